@@ -1,0 +1,1 @@
+"""Reference user-space client for memory-mapped netlink (NETLINK_RX_RING/TX_RING)."""

@@ -1,0 +1,45 @@
+#!/bin/bash
+# Configure and build the kernel in $TREE out of tree into $KBUILD, with ccache.
+#
+# Config: virtme-ng's minimal config, then vm/kernel.config merged on top
+# (virtme-ng appends its own defaults after a --custom fragment, so ours is
+# merged again), then olddefconfig, then every fragment line is checked.
+# Also builds the user-space helpers the guest runs: the UAPI headers, the
+# upstream nfqueue selftest's programs and our kselftests.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+[[ -f $TREE/Makefile ]] || die "no kernel tree at $TREE: run 'make tree' first"
+mkdir -p "$KBUILD" "$CCACHE_DIR"
+
+config_inputs() { cat "$FRAGMENT" "$ROOT/vm/requirements.txt"; git -C "$TREE" rev-parse HEAD; }
+stamp="$KBUILD/.nlmmap-config"
+if [[ ! -f $KBUILD/.config ]] || ! cmp -s <(config_inputs) "$stamp"; then
+	log "configuring $KBUILD"
+	(cd "$TREE" && virtme-configkernel --defconfig --custom "$FRAGMENT" "O=$KBUILD" >"$KBUILD/config.log" 2>&1) ||
+		{ cat "$KBUILD/config.log" >&2; die "virtme-configkernel failed"; }
+	"$TREE/scripts/kconfig/merge_config.sh" -m -O "$KBUILD" "$KBUILD/.config" "$FRAGMENT" >>"$KBUILD/config.log"
+	make -s -C "$TREE" "O=$KBUILD" olddefconfig
+	config_inputs >"$stamp"
+fi
+harness kconfig "$FRAGMENT" "$KBUILD/.config" || die "kernel config does not hold what $FRAGMENT asks for"
+
+log "building the kernel ($JOBS jobs, ccache in $CCACHE_DIR)"
+start=$(date +%s)
+ccache -z >/dev/null
+make -s -C "$TREE" "O=$KBUILD" CC="ccache gcc" -j"$JOBS" bzImage modules 2>&1 | grep -v '^make\[' >&2 ||
+	true
+[[ ${PIPESTATUS[0]} -eq 0 ]] || die "kernel build failed"
+make -s -C "$TREE" "O=$KBUILD" headers >/dev/null
+secs=$(($(date +%s) - start))
+hits=$(ccache --print-stats | awk -F'\t' '$1=="direct_cache_hit"||$1=="preprocessed_cache_hit"{h+=$2} $1=="cache_miss"{m+=$2} END{print h+0 "/" h+m}')
+printf 'build_seconds=%s\nccache_hits=%s\nrelease=%s\n' "$secs" "$hits" \
+	"$(cat "$KBUILD/include/config/kernel.release")" >"$KBUILD/nlmmap-build.txt"
+log "kernel $(cat "$KBUILD/include/config/kernel.release") built in ${secs}s (ccache hits $hits)"
+
+# User-space programs the guest runs (the guest sees the host's files).
+nfdir="$TREE/tools/testing/selftests/net/netfilter"
+for prog in nf_queue connect_close; do
+	gcc -O2 -Wall -I"$KBUILD/usr/include" -o "$nfdir/$prog" "$nfdir/$prog.c" -lmnl ||
+		die "cannot build $nfdir/$prog.c (libmnl-dev installed?)"
+done

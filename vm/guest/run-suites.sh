@@ -1,0 +1,44 @@
+#!/bin/bash
+# Runs inside the guest, as root: run-suites.sh RESULTS_DIR SUITE...
+# Writes RESULTS_DIR/<suite>.tap or .xml per suite and dmesg.txt at the end.
+# Lines prefixed "nlmmap-guest: " are progress the host shows.
+set -uo pipefail
+results=$1
+shift
+source "$(dirname "$0")/../lib.sh"
+# shellcheck disable=SC1091
+source "$results/expect.env"
+export NLMMAP_EXPECT_RELEASE NLMMAP_EXPECT_BUILD_ID NLMMAP_KBUILD NLMMAP_TREE
+export PYTHONDONTWRITEBYTECODE=1
+
+say() { printf 'nlmmap-guest: %s\n' "$*"; }
+
+# An upstream shell selftest, its PASS:/FAIL:/SKIP: lines turned into TAP.
+run_shell_selftest() { # suite dir script
+	local suite=$1 dir=$2 script=$3 rc
+	(cd "$dir" && "./$script") >"$results/$suite.log" 2>&1
+	rc=$?
+	harness shelltap "$results/$suite.log" "$rc" >"$results/$suite.tap"
+	say "$suite: exit $rc, $(grep -c '^ok' "$results/$suite.tap") ok, $(grep -c '^not ok' "$results/$suite.tap") not ok"
+}
+
+run_pytest() { # suite path...
+	local suite=$1
+	shift
+	"$VENV/bin/pytest" -p no:cacheprovider -q -rs --junitxml="$results/$suite.xml" \
+		-o junit_family=xunit1 "$@" >"$results/$suite.log" 2>&1
+	say "$suite: $(tail -n 1 "$results/$suite.log")"
+}
+
+say "kernel $(uname -r) up, $(nproc) CPUs"
+for suite in "$@"; do
+	say "running $suite"
+	case $suite in
+	guest) run_pytest guest "$ROOT/pytests" ;;
+	nft_queue) run_shell_selftest nft_queue "$NLMMAP_TREE/tools/testing/selftests/net/netfilter" nft_queue.sh ;;
+	demo) "$VENV/bin/python3" "$ROOT/vm/guest/demo.py" "$results/demo.tap" 2>&1 | sed 's/^/nlmmap-guest: /' ;;
+	*) say "unknown suite $suite" ;;
+	esac
+done
+dmesg >"$results/dmesg.txt"
+say "done"

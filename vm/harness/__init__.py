@@ -1,0 +1,1 @@
+"""Host-side harness: fetch the base, check configs, judge test results."""

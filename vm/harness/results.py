@@ -1,0 +1,103 @@
+"""Parse test results: TAP (kselftests, converted shell tests) and JUnit XML (pytest)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# "ok 3 name # SKIP reason", "not ok 4 name # TODO", nested ones indented or "# "-prefixed
+_TAP_RESULT = re.compile(r"^(?P<ok>ok|not ok)\s+(?P<num>\d+)\s*-?\s*(?P<desc>[^#]*?)\s*(#\s*(?P<dir>SKIP|TODO|XFAIL)\S*\s*(?P<reason>.*))?$", re.I)
+_TAP_PLAN = re.compile(r"^1\.\.(\d+)")
+_TAP_BAIL = re.compile(r"^Bail out!\s*(.*)")
+
+
+@dataclass
+class SuiteResult:
+    """One suite's outcome.  `error` is set when the suite did not run to the end."""
+
+    name: str
+    passed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (test, reason)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.error is None
+
+
+def parse_tap(name: str, text: str) -> SuiteResult:
+    """Top-level TAP results only; nested subtests are summarised by their parent line."""
+    result = SuiteResult(name)
+    planned: int | None = None
+    seen = 0
+    for raw in text.splitlines():
+        if raw.startswith((" ", "\t", "#")):
+            continue  # diagnostics and nested (indented) subtest output
+        line = raw.strip()
+        bail = _TAP_BAIL.match(line)
+        if bail:
+            result.error = f"bailed out: {bail.group(1) or 'no reason given'}"
+            continue
+        plan = _TAP_PLAN.match(line)
+        if plan and planned is None:
+            planned = int(plan.group(1))
+            continue
+        match = _TAP_RESULT.match(line)
+        if not match:
+            continue
+        seen += 1
+        desc = match.group("desc").strip() or f"test {match.group('num')}"
+        directive = (match.group("dir") or "").upper()
+        if directive == "SKIP":
+            result.skipped.append((desc, match.group("reason").strip() or "no reason given"))
+        elif match.group("ok").lower() == "ok" or directive in ("TODO", "XFAIL"):
+            result.passed.append(desc)
+        else:
+            result.failed.append(desc)
+    if planned is None and result.error is None:
+        result.error = "no TAP plan: the suite did not finish"
+    elif planned is not None and seen != planned and result.error is None:
+        result.error = f"planned {planned} tests, reported {seen}"
+    return result
+
+
+def parse_junit(name: str, text: str) -> SuiteResult:
+    """pytest's JUnit XML: every <testcase> is passed, failed (failure/error) or skipped."""
+    result = SuiteResult(name)
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as err:
+        result.error = f"unreadable JUnit XML: {err}"
+        return result
+    cases = root.iter("testcase")
+    count = 0
+    for case in cases:
+        count += 1
+        test = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+        skipped = case.find("skipped")
+        if case.find("failure") is not None or case.find("error") is not None:
+            result.failed.append(test)
+        elif skipped is not None:
+            reason = skipped.get("message") or (skipped.text or "").strip() or "no reason given"
+            result.skipped.append((test, reason))
+        else:
+            result.passed.append(test)
+    if count == 0:
+        result.error = "no test ran"
+    return result
+
+
+def load(name: str, directory: Path) -> SuiteResult:
+    """The result of suite `name` from `directory`/name.tap or name.xml."""
+    tap = directory / f"{name}.tap"
+    xml = directory / f"{name}.xml"
+    if tap.is_file():
+        return parse_tap(name, tap.read_text(errors="replace"))
+    if xml.is_file():
+        return parse_junit(name, xml.read_text(errors="replace"))
+    result = SuiteResult(name)
+    result.error = "no results file: the suite did not run (VM down or timed out?)"
+    return result

@@ -1,0 +1,80 @@
+#!/bin/bash
+# Boot the built kernel under virtme-ng and run suites in the guest as root.
+#
+#   vm/run.sh SUITE...     suites: see vm/guest/run-suites.sh (host runs here)
+#   vm/run.sh --shell      an interactive VM on the built kernel
+#
+# Results land in $RESULTS (TAP, JUnit XML, dmesg, console log) and are judged
+# by vm/harness/report.py, which prints the summary and sets the exit status.
+# ACCEL=auto|kvm|tcg (default auto: KVM only if a short probe boots),
+# VM_TIMEOUT seconds for the whole guest run, VM_CPUS, VM_MEMORY.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+ACCEL=${ACCEL:-auto}
+VM_TIMEOUT=${VM_TIMEOUT:-2400}
+VM_CPUS=${VM_CPUS:-2}
+VM_MEMORY=${VM_MEMORY:-2G}
+KVM_PROBE_TIMEOUT=${KVM_PROBE_TIMEOUT:-25}
+
+kernel="$KBUILD/arch/x86/boot/bzImage"
+[[ -f $kernel ]] || die "no kernel at $kernel: run 'make kernel' first"
+
+vng_base=(vng --run "$KBUILD" --user root --cpus "$VM_CPUS" --memory "$VM_MEMORY" --cwd "$ROOT")
+
+# KVM hangs on some hosts while the guest decompresses the kernel: only use it
+# when a trivial command comes back within the probe time.
+pick_accel() {
+	case $ACCEL in
+	kvm | tcg) printf '%s\n' "$ACCEL"; return ;;
+	auto) ;;
+	*) die "ACCEL must be auto, kvm or tcg, not '$ACCEL'" ;;
+	esac
+	if [[ -w /dev/kvm ]] &&
+		timeout -k 5 "$KVM_PROBE_TIMEOUT" "${vng_base[@]}" --exec true </dev/null >/dev/null 2>&1; then
+		printf 'kvm\n'
+	else
+		printf 'tcg\n'
+	fi
+}
+
+accel=$(pick_accel)
+accel_args=()
+[[ $accel == tcg ]] && accel_args=(--disable-kvm)
+
+if [[ ${1:-} == --shell ]]; then
+	log "interactive VM on $(cat "$KBUILD/include/config/kernel.release") ($accel); exit the shell to stop it"
+	exec "${vng_base[@]}" "${accel_args[@]}"
+fi
+
+[[ $# -gt 0 ]] || die "usage: vm/run.sh SUITE... | --shell"
+suites=("$@")
+mkdir -p "$RESULTS"
+rm -f "$RESULTS"/dmesg.txt "$RESULTS"/console.log "$RESULTS"/vm.status
+
+# What the guest must find: this build's release and build id.
+release=$(cat "$KBUILD/include/config/kernel.release")
+build_id=$(readelf -n "$KBUILD/vmlinux" | awk '/Build ID:/{print $3; exit}')
+{
+	printf 'NLMMAP_EXPECT_RELEASE=%s\n' "$release"
+	printf 'NLMMAP_EXPECT_BUILD_ID=%s\n' "$build_id"
+	printf 'NLMMAP_KBUILD=%s\n' "$KBUILD"
+	printf 'NLMMAP_TREE=%s\n' "$TREE"
+} >"$RESULTS/expect.env"
+
+log "booting $release ($accel, $VM_CPUS vCPUs, $VM_MEMORY) for: ${suites[*]}"
+start=$(date +%s)
+set +e
+timeout -k 10 "$VM_TIMEOUT" "${vng_base[@]}" "${accel_args[@]}" --verbose \
+	--rwdir "$RESULTS" \
+	--exec "$ROOT/vm/guest/run-suites.sh $RESULTS ${suites[*]}" </dev/null 2>&1 |
+	tee "$RESULTS/console.log" | sed -n '/^nlmmap-guest:/s/^nlmmap-guest: //p'
+rc=${PIPESTATUS[0]}
+set -e
+secs=$(($(date +%s) - start))
+timed_out=0
+[[ $rc -eq 124 || $rc -eq 137 ]] && timed_out=1
+{
+	printf 'vm_used=1\nvm_rc=%s\ntimed_out=%s\nseconds=%s\naccel=%s\nkernel=%s\n' \
+		"$rc" "$timed_out" "$secs" "$accel" "$release"
+} >"$RESULTS/vm.status"

@@ -1,0 +1,97 @@
+"""TAP and JUnit parsing, and the judgement of a whole results directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import report, results
+
+SPLATS = Path(__file__).parent / "splats"
+
+KSFT_TAP = """TAP version 13
+1..3
+# Starting 3 tests from 1 test cases.
+#  RUN           ring.setup ...
+#            OK  ring.setup
+ok 1 ring.setup
+not ok 2 ring.mmap_len
+ok 3 ring.kasan_only # SKIP needs CONFIG_KASAN
+# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0
+"""
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0"
+failures="1" skipped="1" tests="4"><testcase classname="test_a" name="test_ok" time="0.1"/>
+<testcase classname="test_a" name="test_bad"><failure message="assert 1 == 2">x</failure></testcase>
+<testcase classname="test_a" name="test_err"><error message="fixture">y</error></testcase>
+<testcase classname="test_b" name="test_skip"><skipped type="pytest.skip" message="no nft here">s</skipped>
+</testcase></testsuite></testsuites>"""
+
+
+def test_kselftest_tap() -> None:
+    res = results.parse_tap("k", KSFT_TAP)
+    assert res.passed == ["ring.setup"]
+    assert res.failed == ["ring.mmap_len"]
+    assert res.skipped == [("ring.kasan_only", "needs CONFIG_KASAN")]
+    assert res.error is None and not res.ok
+
+
+def test_truncated_tap_is_an_error() -> None:
+    res = results.parse_tap("k", "TAP version 13\n1..3\nok 1 a\n")
+    assert res.error == "planned 3 tests, reported 1"
+    assert results.parse_tap("k", "ok 1 a\n").error is not None
+    assert results.parse_tap("k", "1..2\nok 1 a\nBail out! VM gone\n").error == "bailed out: VM gone"
+
+
+def test_junit() -> None:
+    res = results.parse_junit("g", JUNIT)
+    assert res.passed == ["test_a::test_ok"]
+    assert res.failed == ["test_a::test_bad", "test_a::test_err"]
+    assert res.skipped == [("test_b::test_skip", "no nft here")]
+    assert results.parse_junit("g", "<testsuites/>").error == "no test ran"
+    assert results.parse_junit("g", "<oops").error is not None
+
+
+def make_results(tmp: Path, *, tap: str = "1..1\nok 1 a\n", dmesg: str = "", status: str = "vm_used=1\nvm_rc=0\n") -> Path:
+    (tmp / "suites.txt").write_text("kself guest\n")
+    (tmp / "kself.tap").write_text(tap)
+    (tmp / "guest.xml").write_text(JUNIT.replace('<failure message="assert 1 == 2">x</failure>', "")
+                                   .replace('<error message="fixture">y</error>', ""))
+    (tmp / "dmesg.txt").write_text(dmesg or (SPLATS / "clean-boot.txt").read_text())
+    (tmp / "vm.status").write_text(status)
+    return tmp
+
+
+def test_clean_run_passes_and_counts(tmp_path: Path) -> None:
+    lines, ok, summary = report.judge(make_results(tmp_path))
+    assert ok
+    assert lines[-1] == "result: 4 passed, 0 failed, 1 skipped"
+    assert any("SKIP guest: test_b::test_skip: no nft here" in line for line in lines)
+
+
+def test_splat_fails_a_green_run_and_is_named(tmp_path: Path) -> None:
+    lines, ok, summary = report.judge(make_results(tmp_path, dmesg=(SPLATS / "warn-on.txt").read_text()))
+    assert not ok
+    assert any("SPLAT WARNING: WARNING: CPU: 0 PID: 231 at net/netlink/af_netlink.c:1732" in line for line in lines)
+
+
+def test_failed_test_fails(tmp_path: Path) -> None:
+    _, ok, _ = report.judge(make_results(tmp_path, tap="1..1\nnot ok 1 a\n"))
+    assert not ok
+
+
+def test_vm_timeout_or_missing_suite_fails(tmp_path: Path) -> None:
+    _, ok, summary = report.judge(make_results(tmp_path, status="vm_used=1\nvm_rc=124\ntimed_out=1\nseconds=9\n"))
+    assert not ok and summary["problems"] == ["VM timed out after 9 s"]
+    (tmp_path / "kself.tap").unlink()
+    _, ok, summary = report.judge(tmp_path)
+    assert not ok
+    assert "did not run" in str(summary["suites"]["kself"]["error"])
+
+
+def test_vm_that_never_came_up_fails(tmp_path: Path) -> None:
+    results_dir = make_results(tmp_path, status="vm_used=1\nvm_rc=255\n")
+    (results_dir / "dmesg.txt").unlink()
+    _, ok, summary = report.judge(results_dir)
+    assert not ok
+    assert any("exited with status 255" in p for p in summary["problems"])
+    assert "no kernel log came back from the guest" in summary["problems"]
