@@ -80,7 +80,7 @@ fi
 tree_matches_patches() {
 	local tmp
 	tmp=$(mktemp -d)
-	git -C "$TREE" format-patch -q --zero-commit --no-signature -o "$tmp" "$BASE_BRANCH..HEAD" >/dev/null
+	git -C "$TREE" format-patch -q --numbered --zero-commit --no-signature -o "$tmp" "$BASE_BRANCH..HEAD" >/dev/null
 	local ours theirs
 	ours=$(cd "$tmp" && cat ./*.patch 2>/dev/null | sha256sum)
 	# shellcheck disable=SC2046

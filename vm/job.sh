@@ -1,0 +1,36 @@
+#!/bin/bash
+# Run a set of suites and judge them: job.sh SUITE...
+#
+#   host       pytest of the harness itself (vm/tests), on the host, no VM
+#   guest      in-guest pytest suites (pytests/)
+#   nft_queue  the upstream nfqueue selftest from the tree, unchanged
+#   demo       the main job's show (vm/guest/demo.py)
+#
+# Everything lands in $RESULTS; the summary is printed last and the exit
+# status says whether the whole job passed.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+[[ $# -gt 0 ]] || die "usage: vm/job.sh SUITE..."
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+printf '%s\n' "$@" >"$RESULTS/suites.txt"
+
+vm_suites=()
+for suite in "$@"; do
+	case $suite in
+	host)
+		log "host: harness tests (vm/tests)"
+		(cd "$ROOT/vm" && "$VENV/bin/pytest" -p no:cacheprovider -q --junitxml="$RESULTS/host.xml" \
+			-o junit_family=xunit1 tests) >"$RESULTS/host.log" 2>&1 || true
+		tail -n 1 "$RESULTS/host.log" >&2
+		;;
+	guest | nft_queue | demo) vm_suites+=("$suite") ;;
+	*) die "unknown suite '$suite'" ;;
+	esac
+done
+
+if [[ ${#vm_suites[@]} -gt 0 ]]; then
+	"$ROOT/vm/run.sh" "${vm_suites[@]}"
+fi
+harness report "$RESULTS"

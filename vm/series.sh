@@ -1,0 +1,31 @@
+#!/bin/bash
+# Export the commits of $TREE above the base back into patches/.
+#
+# git format-patch with fixed options (zero From hashes, no version
+# signature) so that exporting an unchanged tree reproduces patches/ byte for
+# byte.  The cover letter keeps its hand-written subject and blurb; its
+# shortlog and diffstat are regenerated.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+PATCHES=${PATCHES:-$ROOT/patches}
+[[ -d $TREE/.git ]] || die "no tree at $TREE: run 'make tree' first"
+[[ -z $(git -C "$TREE" status --porcelain --untracked-files=no) ]] ||
+	die "$TREE has uncommitted changes: commit them (git add -f: Debian's .gitignore hides the tree) first"
+count=$(git -C "$TREE" rev-list --count base..HEAD)
+[[ $count -gt 0 ]] || die "no commits above the base in $TREE"
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+git -C "$TREE" format-patch -q --numbered --zero-commit --no-signature --cover-letter -o "$out" base..HEAD
+
+cover="$out/0000-cover-letter.patch"
+old_cover="$PATCHES/0000-cover-letter.patch"
+if [[ -f $old_cover ]]; then
+	harness cover "$old_cover" "$cover"
+fi
+
+mkdir -p "$PATCHES"
+find "$PATCHES" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' -delete
+cp "$out"/*.patch "$PATCHES/"
+log "exported $count patch(es) and the cover letter to $PATCHES"
