@@ -9,7 +9,7 @@
 #   make host-test  the harness tests alone (no kernel, seconds)
 #
 # Variables: KSRC=/path/to/linux (another base tree), NLMMAP_CACHE (default
-# /var/cache/nlmmap), ACCEL=auto|kvm|tcg, VM_TIMEOUT, JOBS, FORCE=1 (make tree).
+# /var/lib/nlmmap), ACCEL=auto|kvm|tcg, VM_TIMEOUT, JOBS, FORCE=1 (make tree).
 
 SHELL := /bin/bash
 VM := vm

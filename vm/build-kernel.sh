@@ -40,6 +40,6 @@ log "kernel $(cat "$KBUILD/include/config/kernel.release") built in ${secs}s (cc
 # User-space programs the guest runs (the guest sees the host's files).
 nfdir="$TREE/tools/testing/selftests/net/netfilter"
 for prog in nf_queue connect_close; do
-	gcc -O2 -Wall -I"$KBUILD/usr/include" -o "$nfdir/$prog" "$nfdir/$prog.c" -lmnl ||
+	gcc -O2 -I"$KBUILD/usr/include" -o "$nfdir/$prog" "$nfdir/$prog.c" -lmnl ||
 		die "cannot build $nfdir/$prog.c (libmnl-dev installed?)"
 done

@@ -4,7 +4,8 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Caches that outlive a checkout: base source, apt state, ccache, venv.
-CACHE=${NLMMAP_CACHE:-/var/cache/nlmmap}
+# Not under /var/cache: the guest mounts a tmpfs there and must see the venv.
+CACHE=${NLMMAP_CACHE:-/var/lib/nlmmap}
 BUILD=${BUILD:-$ROOT/build}
 TREE=${TREE:-$BUILD/linux}
 KBUILD=${KBUILD:-$BUILD/kbuild}

@@ -12,7 +12,9 @@ done
 
 req_stamp="$VENV/.requirements"
 venv_ok=0
-if [[ -x $VENV/bin/python3 ]] && cmp -s "$ROOT/vm/requirements.txt" "$req_stamp"; then
+# The guest must be able to run the venv: its python has to be Debian's.
+if [[ -x $VENV/bin/python3 && $(readlink -f "$VENV/bin/python3") == /usr/bin/* ]] &&
+	cmp -s "$ROOT/vm/requirements.txt" "$req_stamp"; then
 	venv_ok=1
 fi
 
@@ -25,7 +27,7 @@ if [[ $(id -u) -ne 0 ]]; then
 error: set-up needs root (apt-get, /var/cache). Run as root instead, or do it by hand:
   apt-get update
   apt-get install -y ${missing[*]:-<nothing missing>}
-  python3 -m venv $VENV
+  /usr/bin/python3 -m venv $VENV
   $VENV/bin/pip install -r $ROOT/vm/requirements.txt
   cp $ROOT/vm/requirements.txt $req_stamp
 then run make again (set NLMMAP_CACHE to a writable folder if /var/cache is not).
@@ -43,7 +45,9 @@ fi
 if [[ $venv_ok -eq 0 ]]; then
 	log "creating the Python venv $VENV"
 	mkdir -p "$CACHE"
-	python3 -m venv "$VENV"
+	rm -rf "$VENV"
+	# Debian's python: the guest sees /usr but not every host-only install (pyenv in /root)
+	/usr/bin/python3 -m venv "$VENV"
 	"$VENV/bin/pip" install -q -r "$ROOT/vm/requirements.txt"
 	cp "$ROOT/vm/requirements.txt" "$req_stamp"
 fi

@@ -40,5 +40,5 @@ def test_non_root_gets_the_commands(world_readable_copy: Path) -> None:
                           env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 1, proc.stderr
     assert "set-up needs root" in proc.stderr
-    assert f"python3 -m venv {venv}" in proc.stderr
+    assert f"/usr/bin/python3 -m venv {venv}" in proc.stderr
     assert "pip install -r" in proc.stderr
