@@ -18,6 +18,8 @@ EXPECTED = {
     "sleep-in-atomic.txt": ("sleep in atomic", "BUG: sleeping function called from invalid context"),
     "oops-null.txt": ("Oops", "BUG: kernel NULL pointer dereference"),
     "rcu-stall.txt": ("RCU stall", "rcu: INFO: rcu_preempt detected stalls"),
+    # seen on our 7.3.4 KASAN build under TCG at boot (see vm/run.sh, no5lvl)
+    "kasan-wild-boot-7.3.txt": ("KASAN", "BUG: KASAN: wild-memory-access in do_raw_spin_lock"),
     "hung-task.txt": ("hung task", "INFO: task nf_queue:431 blocked for more than 122 seconds."),
 }
 
