@@ -113,8 +113,8 @@ else
 	rm -rf "$TREE"
 	mkdir -p "$(dirname "$TREE")"
 	git clone -q --no-checkout "$base_repo" "$TREE"
-	git -C "$TREE" branch -q -f "$BASE_BRANCH" "$base_ref"
 	git -C "$TREE" checkout -q -f -B series "$base_ref"
+	git -C "$TREE" branch -q -f "$BASE_BRANCH" "$base_ref"
 fi
 
 if [[ $SERIES != none ]]; then

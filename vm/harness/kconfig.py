@@ -65,8 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="check a config fragment against a .config")
     parser.add_argument("fragment", type=Path)
     parser.add_argument("config", type=Path)
+    parser.add_argument("--ignore", action="append", default=[], metavar="CONFIG_X",
+                        help="an option this tree does not have (the base tree lacks the series' own)")
     args = parser.parse_args(argv)
-    problems = mismatches(parse_fragment(args.fragment.read_text()), parse_config(args.config.read_text()))
+    wanted = parse_fragment(args.fragment.read_text())
+    for name in args.ignore:
+        wanted.pop(name, None)
+    problems = mismatches(wanted, parse_config(args.config.read_text()))
     for line in problems:
         print(f"kconfig: {line}", file=sys.stderr)
     if problems:

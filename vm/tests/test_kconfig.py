@@ -48,3 +48,12 @@ def test_cli(tmp_path: Path) -> None:
     assert kconfig.main([str(frag), str(conf)]) == 0
     conf.write_text("# CONFIG_A is not set\n")
     assert kconfig.main([str(frag), str(conf)]) == 1
+
+
+def test_cli_ignore_for_the_bare_base(tmp_path: Path) -> None:
+    frag = tmp_path / "frag"
+    conf = tmp_path / ".config"
+    frag.write_text("CONFIG_A=y\nCONFIG_NETLINK_MMAP=y\n")
+    conf.write_text("CONFIG_A=y\n")
+    assert kconfig.main([str(frag), str(conf)]) == 1
+    assert kconfig.main(["--ignore", "CONFIG_NETLINK_MMAP", str(frag), str(conf)]) == 0

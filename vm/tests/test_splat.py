@@ -20,6 +20,8 @@ EXPECTED = {
     "rcu-stall.txt": ("RCU stall", "rcu: INFO: rcu_preempt detected stalls"),
     # seen on our 7.3.4 KASAN build under TCG at boot (see vm/run.sh, no5lvl)
     "kasan-wild-boot-7.3.txt": ("KASAN", "BUG: KASAN: wild-memory-access in do_raw_spin_lock"),
+    # the deliberately broken kernel's WARN_ON_ONCE, as 7.3 prints it
+    "warn-on-7.3.txt": ("WARNING", "WARNING: ../linux/net/netlink/af_netlink.c:1682 at netlink_setsockopt"),
     "hung-task.txt": ("hung task", "INFO: task nf_queue:431 blocked for more than 122 seconds."),
 }
 

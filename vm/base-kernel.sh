@@ -1,0 +1,29 @@
+#!/bin/bash
+# The bare base kernel (no series) with the same config, built once and
+# cached; prints the directory to boot (vm/run.sh takes it as KBUILD).
+#
+# Used to judge upstream selftests that cannot fully pass under emulation:
+# the patched kernel must do at least as well as this one.  The cache key
+# covers everything that shapes the binary: the base commit, the config
+# fragment and the virtme-ng version (its minimal config).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+base_tree=$BUILD/linux-base
+base_kbuild=$BUILD/kbuild-base
+export SERIES=none TREE=$base_tree KBUILD=$base_kbuild KCONFIG_IGNORE=CONFIG_NETLINK_MMAP
+
+"$ROOT/vm/tree.sh" >&2
+key=$({ git -C "$base_tree" rev-parse HEAD; cat "$FRAGMENT" "$ROOT/vm/requirements.txt"; } | sha256sum | cut -c1-16)
+cached=$CACHE/base-kernel/$key
+if [[ ! -f $cached/arch/x86/boot/bzImage ]]; then
+	log "building the bare base kernel (cached afterwards as $cached)"
+	"$ROOT/vm/build-kernel.sh" >&2
+	rm -rf "$cached.tmp"
+	mkdir -p "$cached.tmp/arch/x86/boot" "$cached.tmp/include/config"
+	cp "$base_kbuild/arch/x86/boot/bzImage" "$cached.tmp/arch/x86/boot/"
+	cp "$base_kbuild/vmlinux" "$base_kbuild/.config" "$cached.tmp/"
+	cp "$base_kbuild/include/config/kernel.release" "$cached.tmp/include/config/"
+	mv "$cached.tmp" "$cached"
+fi
+printf '%s\n' "$cached"
