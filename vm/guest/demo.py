@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pytests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from guestinfo import expected, running_build_id, running_config  # noqa: E402
+from harness.results import tap_document  # noqa: E402
 from nlmmap.abi import NETLINK_RX_RING, RingRequest, set_ring  # noqa: E402
 
 
@@ -48,7 +50,7 @@ def main() -> int:
         sock.close()
     print(f"NETLINK_RX_RING  {answer}")
 
-    tap_path.write_text("TAP version 13\n" + f"1..{len(points)}\n" + "\n".join(points) + "\n")
+    tap_path.write_text(tap_document(points))
     return 0
 
 

@@ -57,7 +57,7 @@ def compare(base: results.SuiteResult, patched: results.SuiteResult) -> str:
         point(False, f"base kernel run incomplete: {base.error}")
     if patched.error:
         point(False, f"patched kernel run incomplete: {patched.error}")
-    return "TAP version 13\n" + f"1..{len(points)}\n" + "\n".join(points) + "\n"
+    return results.tap_document(points)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,11 @@ class SuiteResult:
         return not self.failed and self.error is None
 
 
+def tap_document(points: list[str]) -> str:
+    """A TAP 13 document from its test point lines ("ok 1 name", ...)."""
+    return "TAP version 13\n" + f"1..{len(points)}\n" + "".join(p + "\n" for p in points)
+
+
 def parse_tap(name: str, text: str) -> SuiteResult:
     """Top-level TAP results only; nested subtests are summarised by their parent line."""
     result = SuiteResult(name)

@@ -12,6 +12,8 @@ import re
 import sys
 from pathlib import Path
 
+from harness.results import tap_document
+
 KSFT_PASS, KSFT_FAIL, KSFT_SKIP = 0, 1, 4
 _LINE = re.compile(r"^\s*(PASS|FAIL|SKIP)\s*:\s*(.*?)\s*$")
 
@@ -38,7 +40,7 @@ def to_tap(output: str, exit_code: int) -> str:
         points.append("ok 1 whole script # SKIP the script skipped itself (exit 4), see its log")
     if not points:
         points.append("not ok 1 the script printed no PASS/FAIL/SKIP line")
-    return "TAP version 13\n" + f"1..{len(points)}\n" + "\n".join(points) + "\n"
+    return tap_document(points)
 
 
 def main(argv: list[str] | None = None) -> int:
