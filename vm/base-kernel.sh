@@ -9,8 +9,12 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-base_tree=$BUILD/linux-base
-base_kbuild=$BUILD/kbuild-base
+# The same layout as the patched build (linux/ beside kbuild/): ccache runs
+# the compiler with paths relative to the build directory, so the base's
+# preprocessed sources equal the patched ones wherever the series does not
+# touch them, and a cold base build costs a preprocessor run, not a compile.
+base_tree=$BUILD/base/linux
+base_kbuild=$BUILD/base/kbuild
 export SERIES=none TREE=$base_tree KBUILD=$base_kbuild KCONFIG_IGNORE=CONFIG_NETLINK_MMAP
 
 "$ROOT/vm/tree.sh" >&2
