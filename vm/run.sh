@@ -73,7 +73,7 @@ set +e
 timeout -k 10 "$VM_TIMEOUT" "${vng_base[@]}" "${accel_args[@]}" --verbose \
 	--rwdir "$RESULTS" \
 	--exec "$ROOT/vm/guest/run-suites.sh $RESULTS ${suites[*]}" </dev/null 2>&1 |
-	tee "$RESULTS/console.log" | sed -n '/^nlmmap-guest:/s/^nlmmap-guest: //p'
+	tee "$RESULTS/console.log" | sed -u -n '/^nlmmap-guest:/s/^nlmmap-guest: //p'
 rc=${PIPESTATUS[0]}
 set -e
 secs=$(($(date +%s) - start))
