@@ -2,6 +2,7 @@
 # Run a set of suites and judge them: job.sh SUITE...
 #
 #   host       pytest of the harness itself (vm/tests), on the host, no VM
+#   checkpatch scripts/checkpatch.pl --strict on every patch of the series
 #   guest      in-guest pytest suites (pytests/)
 #   nft_queue  the upstream nfqueue selftest from the tree, unchanged, on the
 #              patched kernel and on the bare base kernel (same config);
@@ -18,6 +19,22 @@ rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 printf '%s\n' "$@" >"$RESULTS/suites.txt"
 
+# One TAP point per patch: clean under checkpatch.pl --strict, or not.
+checkpatch_suite() {
+	local patches=() patch n=0 out
+	mapfile -t patches < <(find "$ROOT/patches" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-*' | sort)
+	printf 'TAP version 13\n1..%s\n' "${#patches[@]}"
+	for patch in "${patches[@]}"; do
+		n=$((n + 1))
+		if out=$(cd "$TREE" && perl scripts/checkpatch.pl --strict --terse --no-summary "$patch" 2>&1); then
+			printf 'ok %s %s\n' "$n" "$(basename "$patch")"
+		else
+			printf 'not ok %s %s\n' "$n" "$(basename "$patch")"
+			printf '%s\n' "$out" | sed 's/^/# /'
+		fi
+	done
+}
+
 vm_suites=()
 for suite in "$@"; do
 	case $suite in
@@ -26,6 +43,10 @@ for suite in "$@"; do
 		(cd "$ROOT/vm" && "$VENV/bin/pytest" -p no:cacheprovider -q --junitxml="$RESULTS/host.xml" \
 			-o junit_family=xunit1 tests) >"$RESULTS/host.log" 2>&1 || true
 		tail -n 1 "$RESULTS/host.log" >&2
+		;;
+	checkpatch)
+		log "checkpatch: --strict on patches/"
+		checkpatch_suite >"$RESULTS/checkpatch.tap"
 		;;
 	guest | nft_queue | demo) vm_suites+=("$suite") ;;
 	*) die "unknown suite '$suite'" ;;
