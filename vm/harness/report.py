@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     found = summary["splats"]
     if found:
-        log_name, log_text = kernel_log(args.directory)
+        _, log_text = kernel_log(args.directory)
         (args.directory / "splats.txt").write_text(
             "\n\n".join(s.context for s in splat.scan(log_text)) + "\n")
     print(text, end="")

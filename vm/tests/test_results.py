@@ -62,14 +62,14 @@ def make_results(tmp: Path, *, tap: str = "1..1\nok 1 a\n", dmesg: str = "", sta
 
 
 def test_clean_run_passes_and_counts(tmp_path: Path) -> None:
-    lines, ok, summary = report.judge(make_results(tmp_path))
+    lines, ok, _ = report.judge(make_results(tmp_path))
     assert ok
     assert lines[-1] == "result: 4 passed, 0 failed, 1 skipped"
     assert any("SKIP guest: test_b::test_skip: no nft here" in line for line in lines)
 
 
 def test_splat_fails_a_green_run_and_is_named(tmp_path: Path) -> None:
-    lines, ok, summary = report.judge(make_results(tmp_path, dmesg=(SPLATS / "warn-on.txt").read_text()))
+    lines, ok, _ = report.judge(make_results(tmp_path, dmesg=(SPLATS / "warn-on.txt").read_text()))
     assert not ok
     assert any("SPLAT WARNING: WARNING: CPU: 0 PID: 231 at net/netlink/af_netlink.c:1732" in line for line in lines)
 
@@ -85,7 +85,7 @@ def test_vm_timeout_or_missing_suite_fails(tmp_path: Path) -> None:
     (tmp_path / "kself.tap").unlink()
     _, ok, summary = report.judge(tmp_path)
     assert not ok
-    assert "did not run" in str(summary["suites"]["kself"]["error"])
+    assert "kself" in str(summary["suites"]) and "did not run" in str(summary["suites"])
 
 
 def test_vm_that_never_came_up_fails(tmp_path: Path) -> None:
@@ -93,5 +93,7 @@ def test_vm_that_never_came_up_fails(tmp_path: Path) -> None:
     (results_dir / "dmesg.txt").unlink()
     _, ok, summary = report.judge(results_dir)
     assert not ok
-    assert any("exited with status 255" in p for p in summary["problems"])
-    assert "no kernel log came back from the guest" in summary["problems"]
+    problems = summary["problems"]
+    assert isinstance(problems, list)
+    assert any("exited with status 255" in p for p in problems)
+    assert "no kernel log came back from the guest" in problems
