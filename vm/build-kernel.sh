@@ -31,9 +31,7 @@ harness kconfig "${ignore[@]}" "$FRAGMENT" "$KBUILD/.config" || die "kernel conf
 log "building the kernel ($JOBS jobs, ccache in $CCACHE_DIR)"
 start=$(date +%s)
 ccache -z >/dev/null
-make -s -C "$TREE" "O=$KBUILD" CC="ccache gcc" -j"$JOBS" bzImage modules 2>&1 | grep -v '^make\[' >&2 ||
-	true
-[[ ${PIPESTATUS[0]} -eq 0 ]] || die "kernel build failed"
+make -s -C "$TREE" "O=$KBUILD" CC="ccache gcc" -j"$JOBS" bzImage modules >&2 || die "kernel build failed"
 make -s -C "$TREE" "O=$KBUILD" headers >/dev/null
 secs=$(($(date +%s) - start))
 hits=$(ccache --print-stats | awk -F'\t' '$1=="direct_cache_hit"||$1=="preprocessed_cache_hit"{h+=$2} $1=="cache_miss"{m+=$2} END{print h+0 "/" h+m}')
