@@ -1,7 +1,8 @@
 # Memory-mapped netlink: build the patched kernel, boot it, run the tests.
 #
 #   make            set-up, patched kernel, boot it and show what the series does
-#   make check      every suite: harness tests, checkpatch, in-guest pytest, upstream nft_queue.sh
+#   make check      every suite: harness tests, checkpatch, in-guest pytest, the series'
+#                   kselftests, upstream nft_queue.sh
 #   make tree       the kernel tree with patches/ applied (build/linux)
 #   make series     export build/linux's commits back into patches/
 #   make kernel     configure and build build/linux into build/kbuild
@@ -32,7 +33,7 @@ demo: kernel
 	@$(VM)/job.sh demo
 
 check: kernel
-	@$(VM)/job.sh host checkpatch guest nft_queue
+	@$(VM)/job.sh host checkpatch guest kselftest nft_queue
 
 series: setup
 	@$(VM)/series.sh

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+if TYPE_CHECKING:
+    from nlmmap.abi import RingRequest
+    from nlmmap.ring import RxRing
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,3 +35,52 @@ def rtnl_socket() -> Iterator[socket.socket]:
         yield sock
     finally:
         sock.close()
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A fresh, empty network namespace (lo up), deleted after the test."""
+    from nlmmap.netns import ip
+
+    name = f"nlmmap-{os.getpid()}-{next(_netns_ids)}"
+    ip("netns", "add", name)
+    try:
+        ip("link", "set", "lo", "up", netns=name)
+        yield name
+    finally:
+        ip("netns", "del", name)
+
+
+_netns_ids = itertools.count()
+
+
+@pytest.fixture
+def make_rx_ring() -> Iterator[Callable[..., "RxRing"]]:
+    """Factory: an RX ring on a socket, mapped; unmapped after the test."""
+    from nlmmap.ring import RxRing
+
+    rings: list[RxRing] = []
+
+    def make(sock: socket.socket, req: "RingRequest") -> RxRing:
+        ring = RxRing(sock, req)
+        rings.append(ring)
+        return ring
+
+    yield make
+    for ring in rings:
+        ring.close()
+
+
+@pytest.fixture
+def usersock_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """(receiver, sender): two bound NETLINK_USERSOCK sockets."""
+    from nlmmap.messages import NETLINK_USERSOCK
+    from nlmmap.netns import netlink_socket
+
+    receiver = netlink_socket(None, NETLINK_USERSOCK)
+    sender = netlink_socket(None, NETLINK_USERSOCK)
+    try:
+        yield receiver, sender
+    finally:
+        sender.close()
+        receiver.close()

@@ -45,3 +45,11 @@ for prog in nf_queue connect_close; do
 	gcc -O2 -I"$KBUILD/usr/include" -o "$nfdir/$prog" "$nfdir/$prog.c" -lmnl ||
 		die "cannot build $nfdir/$prog.c (libmnl-dev installed?)"
 done
+
+# The series' own selftests, with their kselftest Makefile (the bare base
+# has none).
+mmdir="$TREE/tools/testing/selftests/net/netlink_mmap"
+if [[ -d $mmdir ]]; then
+	make -s -C "$mmdir" KHDR_INCLUDES="-isystem $KBUILD/usr/include" ||
+		die "cannot build the selftests in $mmdir"
+fi

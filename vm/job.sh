@@ -4,6 +4,7 @@
 #   host       pytest of the harness itself (vm/tests), on the host, no VM
 #   checkpatch scripts/checkpatch.pl --strict on every patch of the series
 #   guest      in-guest pytest suites (pytests/)
+#   kselftest  the series' C selftests (kselftest/, built from the tree)
 #   nft_queue  the upstream nfqueue selftest from the tree, unchanged, on the
 #              patched kernel and on the bare base kernel (same config);
 #              judged against the base (vm/harness/basediff.py)
@@ -20,10 +21,11 @@ mkdir -p "$RESULTS"
 printf '%s\n' "$@" >"$RESULTS/suites.txt"
 
 # One TAP point per patch: clean under checkpatch.pl --strict, or not.
+# One more: kselftest/ holds exactly the selftests the series adds.
 checkpatch_suite() {
 	local patches=() patch n=0 out
 	mapfile -t patches < <(find "$ROOT/patches" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-*' | sort)
-	printf 'TAP version 13\n1..%s\n' "${#patches[@]}"
+	printf 'TAP version 13\n1..%s\n' "$((${#patches[@]} + 1))"
 	for patch in "${patches[@]}"; do
 		n=$((n + 1))
 		if out=$(cd "$TREE" && perl scripts/checkpatch.pl --strict --terse --no-summary "$patch" 2>&1); then
@@ -33,6 +35,14 @@ checkpatch_suite() {
 			printf '%s\n' "$out" | sed 's/^/# /'
 		fi
 	done
+	n=$((n + 1))
+	if out=$(diff -r -x rx_ring -x README.md "$ROOT/kselftest" "$TREE/tools/testing/selftests/net" 2>&1 |
+		grep -v "^Only in $TREE/tools/testing/selftests/net: "); then
+		printf 'not ok %s kselftest/ equals the selftests in the series\n' "$n"
+		printf '%s\n' "$out" | sed 's/^/# /'
+	else
+		printf 'ok %s kselftest/ equals the selftests in the series\n' "$n"
+	fi
 }
 
 vm_suites=()
@@ -48,7 +58,7 @@ for suite in "$@"; do
 		log "checkpatch: --strict on patches/"
 		checkpatch_suite >"$RESULTS/checkpatch.tap"
 		;;
-	guest | nft_queue | demo) vm_suites+=("$suite") ;;
+	guest | kselftest | nft_queue | demo) vm_suites+=("$suite") ;;
 	*) die "unknown suite '$suite'" ;;
 	esac
 done

@@ -48,3 +48,29 @@ class RingRequest:
 def set_ring(sock: socket.socket, option: int, req: RingRequest) -> None:
     """setsockopt(SOL_NETLINK, NETLINK_RX_RING or NETLINK_TX_RING, req); raises OSError."""
     sock.setsockopt(SOL_NETLINK, option, req.pack())
+
+NETLINK_ADD_MEMBERSHIP = 1
+NETLINK_NO_ENOBUFS = 5
+NETLINK_RING_STATS = 13  # addition of this series: getsockopt only
+
+
+@dataclass(frozen=True)
+class RingStats:
+    """struct nl_mmap_stats: what the rings of one socket did."""
+
+    rx_frames: int
+    rx_copies: int
+    rx_drops: int
+
+    _FORMAT = struct.Struct("=QQQ")
+
+
+def get_ring(sock: socket.socket, option: int = NETLINK_RX_RING) -> RingRequest:
+    """getsockopt(SOL_NETLINK, NETLINK_RX_RING): the current geometry, zeros without a ring."""
+    return RingRequest.unpack(sock.getsockopt(SOL_NETLINK, option, 16))
+
+
+def ring_stats(sock: socket.socket) -> RingStats:
+    """getsockopt(SOL_NETLINK, NETLINK_RING_STATS)."""
+    data = sock.getsockopt(SOL_NETLINK, NETLINK_RING_STATS, RingStats._FORMAT.size)
+    return RingStats(*RingStats._FORMAT.unpack(data))

@@ -22,6 +22,14 @@ run_shell_selftest() { # suite dir script
 	say "$suite: exit $rc, $(grep -c '^ok' "$results/$suite.tap") ok, $(grep -c '^not ok' "$results/$suite.tap") not ok"
 }
 
+# A kselftest-harness program: its output is TAP already.
+run_kselftest() { # suite program
+	local suite=$1 program=$2 rc
+	"$program" >"$results/$suite.tap" 2>"$results/$suite.log"
+	rc=$?
+	say "$suite: exit $rc, $(grep -c '^ok' "$results/$suite.tap") ok, $(grep -c '^not ok' "$results/$suite.tap") not ok"
+}
+
 run_pytest() { # suite path...
 	local suite=$1
 	shift
@@ -35,6 +43,7 @@ for suite in "$@"; do
 	say "running $suite"
 	case $suite in
 	guest) run_pytest guest "$ROOT/pytests" ;;
+	kselftest) run_kselftest kselftest "$NLMMAP_TREE/tools/testing/selftests/net/netlink_mmap/rx_ring" ;;
 	nft_queue) run_shell_selftest nft_queue "$NLMMAP_TREE/tools/testing/selftests/net/netfilter" nft_queue.sh ;;
 	demo) "$VENV/bin/python3" "$ROOT/vm/guest/demo.py" "$results/demo.tap" 2>&1 | sed 's/^/nlmmap-guest: /' ;;
 	*) say "unknown suite $suite" ;;

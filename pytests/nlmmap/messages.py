@@ -1,0 +1,64 @@
+"""Netlink messages the tests send: rtnetlink dump requests (pyroute2) and
+NETLINK_USERSOCK messages of an exact size."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+from nlmmap.ring import NLMSG_HDR
+
+RTM_GETLINK = 18
+RTM_GETADDR = 22
+RTM_GETROUTE = 26
+NLM_F_REQUEST_DUMP = 0x301
+NETLINK_USERSOCK = 2
+USER_TYPE = 0x100  # any type above the reserved control types
+
+
+def dump_request(rtm_type: int, seq: int = 1) -> bytes:
+    """An RTM_GET* dump request for all families."""
+    msg = {RTM_GETLINK: ifinfmsg, RTM_GETADDR: ifaddrmsg, RTM_GETROUTE: rtmsg}[rtm_type]()
+    msg["header"]["type"] = rtm_type
+    msg["header"]["flags"] = NLM_F_REQUEST_DUMP
+    msg["header"]["sequence_number"] = seq
+    msg.encode()
+    return bytes(msg.data)
+
+
+def rtnl_key(message: bytes) -> tuple[object, ...]:
+    """What identifies a link, address or route: stable between two dumps,
+    unlike counters and lifetimes."""
+    msg_type = NLMSG_HDR.unpack_from(message)[1]
+    parsed = list(MarshalRtnl().parse(message))
+    if not parsed or msg_type < 16:
+        return (msg_type,)
+    msg = parsed[0]
+    if msg_type == 16:  # RTM_NEWLINK
+        return (msg_type, msg["index"], msg.get("IFLA_IFNAME"))
+    if msg_type == 20:  # RTM_NEWADDR
+        return (msg_type, msg["index"], msg["prefixlen"], msg.get("IFA_ADDRESS"))
+    return (msg_type, msg["family"], msg["table"], msg["dst_len"], msg.get("RTA_DST"),
+            msg.get("RTA_OIF"), msg.get("RTA_TABLE"))
+
+
+def user_message(total: int, seq: int, fill: int | None = None) -> bytes:
+    """A NETLINK_USERSOCK message of exactly total bytes; the payload says seq."""
+    if total < NLMSG_HDR.size:
+        raise ValueError("a netlink message has at least a 16-byte header")
+    body = bytes([(seq if fill is None else fill) & 0xFF]) * (total - NLMSG_HDR.size)
+    return NLMSG_HDR.pack(total, USER_TYPE, 0, seq, 0) + body
+
+
+def message_seq(message: bytes) -> int:
+    return NLMSG_HDR.unpack_from(message)[3]
+
+
+def send_user(sender: socket.socket, receiver: socket.socket, message: bytes) -> None:
+    """Unicast one message from one USERSOCK socket to another."""
+    sender.sendto(message, (receiver.getsockname()[0], 0))

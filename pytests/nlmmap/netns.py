@@ -1,0 +1,66 @@
+"""Network namespaces for tests: create, fill, and open sockets inside."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def ip(*args: str, netns: str | None = None, stdin: str | None = None) -> None:
+    """Run iproute2; raises with its stderr on failure."""
+    cmd = ["ip"] + (["-n", netns] if netns else []) + list(args)
+    result = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(cmd)}: {result.stderr.strip()}")
+
+
+def ip_batch(netns: str, commands: list[str]) -> None:
+    """Many iproute2 commands in one process (ip -batch)."""
+    ip("-batch", "-", netns=netns, stdin="\n".join(commands) + "\n")
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET):
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+@contextmanager
+def inside(netns: str) -> Iterator[None]:
+    """Run the block in the named netns (this thread), then come back."""
+    with open("/proc/self/ns/net") as home, open(f"/run/netns/{netns}") as target:
+        _setns(target.fileno())
+        try:
+            yield
+        finally:
+            _setns(home.fileno())
+
+
+def netlink_socket(netns: str | None, protocol: int = socket.NETLINK_ROUTE) -> socket.socket:
+    """A netlink socket of the named netns (the current one for None), bound."""
+    if netns is None:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol)
+    else:
+        with inside(netns):
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol)
+    sock.bind((0, 0))
+    return sock
+
+
+def add_dummies(netns: str, count: int, routes_per_link: int = 0) -> None:
+    """count dummy links, each up with one IPv4 address and some routes."""
+    commands = []
+    for n in range(count):
+        link = f"d{n}"
+        commands += [f"link add {link} type dummy", f"link set {link} up",
+                     f"addr add 10.{n // 250}.{n % 250}.1/24 dev {link}"]
+        commands += [f"route add 172.{16 + n // 250}.{n % 250}.{r}/32 dev {link}"
+                     for r in range(routes_per_link)]
+    ip_batch(netns, commands)

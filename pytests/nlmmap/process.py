@@ -1,0 +1,42 @@
+"""Forked children for tests that need another process or another user."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable
+
+NOBODY = 65534
+
+
+def fork_child(body: Callable[[], None]) -> int:
+    """Run body in a forked child, which exits 0 if it returned and 1 if it
+    raised (traceback on stderr).  Returns the child's pid."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            body()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    return pid
+
+
+def wait_child(pid: int) -> int:
+    """The exit code of a child from fork_child()."""
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def in_child(body: Callable[[], None]) -> int:
+    """Run body in a forked child and wait: 0 if it returned, 1 if it raised."""
+    return wait_child(fork_child(body))
+
+
+def become_nobody() -> None:
+    """Drop every privilege: uid and gid nobody, no supplementary groups."""
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)

@@ -1,0 +1,170 @@
+"""A small reference client for memory-mapped netlink RX rings.
+
+Set up a ring, map it, walk the frames in order (frame i lives in block
+i // frames_per_block, so a block can end in a gap), read each message in
+place, release the frame, and fetch COPY messages with recvmsg().
+
+Python's stores and loads on the mapping are plain memory accesses; on
+x86 (the guest) that gives the release/acquire ordering the ABI asks for.
+"""
+
+from __future__ import annotations
+
+import mmap
+import select
+import socket
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from nlmmap.abi import (
+    NETLINK_RX_RING,
+    NL_MMAP_HDR,
+    NL_MMAP_HDRLEN,
+    NL_MMAP_STATUS_COPY,
+    NL_MMAP_STATUS_SKIP,
+    NL_MMAP_STATUS_UNUSED,
+    NL_MMAP_STATUS_VALID,
+    RingRequest,
+    set_ring,
+)
+
+NLMSG_HDR = struct.Struct("=IHHII")  # nlmsg_len, type, flags, seq, pid
+NLMSG_DONE = 3
+NLMSG_ERROR = 2
+RECV_BUFFER = 1 << 20
+
+
+def split_messages(data: bytes) -> list[bytes]:
+    """The netlink messages in one frame or datagram, each without padding."""
+    messages = []
+    off = 0
+    while len(data) - off >= NLMSG_HDR.size:
+        length = NLMSG_HDR.unpack_from(data, off)[0]
+        if length < NLMSG_HDR.size or length > len(data) - off:
+            raise ValueError(f"bad nlmsg_len {length} at offset {off} of {len(data)}")
+        messages.append(data[off : off + length])
+        off += (length + 3) & ~3
+    return messages
+
+
+def message_type(message: bytes) -> int:
+    return NLMSG_HDR.unpack_from(message)[1]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame as user space sees it: where it is and what its header says."""
+
+    index: int
+    offset: int
+    status: int
+    length: int
+    group: int
+    pid: int
+    uid: int
+    gid: int
+
+
+class RxRing:
+    """The RX ring of one socket, mapped; walks frames from its own head."""
+
+    def __init__(self, sock: socket.socket, req: RingRequest, map_size: int | None = None) -> None:
+        self.sock = sock
+        self.req = req
+        set_ring(sock, NETLINK_RX_RING, req)
+        self.map = mmap.mmap(sock.fileno(), map_size or req.size, mmap.MAP_SHARED,
+                             mmap.PROT_READ | mmap.PROT_WRITE)
+        self.head = 0
+
+    @property
+    def frames_per_block(self) -> int:
+        return self.req.block_size // self.req.frame_size
+
+    def offset(self, index: int) -> int:
+        block, slot = divmod(index, self.frames_per_block)
+        return block * self.req.block_size + slot * self.req.frame_size
+
+    def frame(self, index: int) -> Frame:
+        offset = self.offset(index)
+        return Frame(index, offset, *NL_MMAP_HDR.unpack_from(self.map, offset))
+
+    def set_status(self, index: int, status: int) -> None:
+        struct.pack_into("=I", self.map, self.offset(index), status)
+
+    def payload(self, frame: Frame) -> bytes:
+        start = frame.offset + NL_MMAP_HDRLEN
+        return bytes(self.map[start : start + frame.length])
+
+    def statuses(self) -> list[int]:
+        return [self.frame(i).status for i in range(self.req.frame_nr)]
+
+    def next_frame(self) -> Frame | None:
+        """The frame at our head if the kernel handed it to us (VALID or COPY); steps over SKIP."""
+        for _ in range(self.req.frame_nr):
+            frame = self.frame(self.head)
+            if frame.status != NL_MMAP_STATUS_SKIP:
+                return frame if frame.status in (NL_MMAP_STATUS_VALID, NL_MMAP_STATUS_COPY) else None
+            self.head = (self.head + 1) % self.req.frame_nr
+        return None
+
+    def release(self, frame: Frame, status: int = NL_MMAP_STATUS_UNUSED) -> None:
+        """Hand the frame back (UNUSED) or keep it (SKIP), and move on."""
+        self.set_status(frame.index, status)
+        self.head = (frame.index + 1) % self.req.frame_nr
+
+    def read(self) -> tuple[Frame, bytes] | None:
+        """The next frame's data (a COPY frame's from recvmsg()), frame released."""
+        frame = self.next_frame()
+        if frame is None:
+            return None
+        if frame.status == NL_MMAP_STATUS_COPY:
+            data = self.sock.recv(RECV_BUFFER, socket.MSG_DONTWAIT)
+        else:
+            data = self.payload(frame)
+        self.release(frame)
+        return frame, data
+
+    def messages(self) -> Iterator[bytes]:
+        """Every message waiting now, in order."""
+        while (got := self.read()) is not None:
+            yield from split_messages(got[1])
+
+    def wait(self, timeout: float = 5.0) -> bool:
+        """poll() for POLLIN; True if it came."""
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        return bool(poller.poll(int(timeout * 1000)))
+
+    def drain(self, idle: float = 0.5) -> list[bytes]:
+        """Every message until nothing more comes for idle seconds."""
+        out: list[bytes] = []
+        while True:
+            out.extend(self.messages())
+            if not self.wait(idle):
+                return out
+
+    def collect_until_done(self, timeout: float = 30.0) -> list[bytes]:
+        """Messages of a dump, read from the ring, up to and including NLMSG_DONE or an error."""
+        out: list[bytes] = []
+        while True:
+            for message in self.messages():
+                out.append(message)
+                if message_type(message) in (NLMSG_DONE, NLMSG_ERROR):
+                    return out
+            if not self.wait(timeout):
+                raise TimeoutError(f"dump stalled after {len(out)} messages")
+
+    def close(self) -> None:
+        self.map.close()
+
+
+def recv_until_done(sock: socket.socket, timeout: float = 30.0) -> list[bytes]:
+    """The same dump read the classic way, with recvmsg()."""
+    sock.settimeout(timeout)
+    out: list[bytes] = []
+    while True:
+        for message in split_messages(sock.recv(RECV_BUFFER)):
+            out.append(message)
+            if message_type(message) in (NLMSG_DONE, NLMSG_ERROR):
+                return out

@@ -1,0 +1,76 @@
+"""Messages larger than a frame arrive by COPY plus recvmsg(), in their place
+in the order; a message that exactly fills a frame stays in the frame."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from nlmmap.abi import NL_MMAP_HDRLEN, NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_VALID, RingRequest, ring_stats
+from nlmmap.messages import message_seq, send_user, user_message
+from nlmmap.ring import RxRing
+
+FRAME = 1024
+ROOM = FRAME - NL_MMAP_HDRLEN
+RING = RingRequest(block_size=4096, block_nr=4, frame_size=FRAME, frame_nr=16)
+
+
+def _read_all(ring: RxRing) -> list[tuple[int, int, int]]:
+    """(status, seq, length) of every frame waiting now."""
+    out = []
+    while (got := ring.read()) is not None:
+        frame, data = got
+        out.append((frame.status, message_seq(data), len(data)))
+    return out
+
+
+def test_frame_size_boundary(usersock_pair: tuple[socket.socket, socket.socket],
+                             make_rx_ring: Callable[..., RxRing]) -> None:
+    receiver, sender = usersock_pair
+    ring = make_rx_ring(receiver, RING)
+    for seq, size in enumerate([64, ROOM, ROOM + 1, 64]):
+        send_user(sender, receiver, user_message(size, seq))
+    assert _read_all(ring) == [
+        (NL_MMAP_STATUS_VALID, 0, 64),
+        (NL_MMAP_STATUS_VALID, 1, ROOM),  # fits exactly
+        (NL_MMAP_STATUS_COPY, 2, ROOM + 1),  # one byte over: recvmsg()
+        (NL_MMAP_STATUS_VALID, 3, 64),
+    ]
+    stats = ring_stats(receiver)
+    assert (stats.rx_frames, stats.rx_copies) == (3, 1)
+
+
+def test_copies_keep_their_place_in_the_order(usersock_pair: tuple[socket.socket, socket.socket],
+                                               make_rx_ring: Callable[..., RxRing]) -> None:
+    receiver, sender = usersock_pair
+    ring = make_rx_ring(receiver, RING)
+    sizes = [64 if seq % 3 else 3000 + seq for seq in range(15)]
+    for seq, size in enumerate(sizes):
+        send_user(sender, receiver, user_message(size, seq))
+    got = _read_all(ring)
+    assert [seq for _, seq, _ in got] == list(range(15))
+    assert [length for _, _, length in got] == sizes
+    assert [status == NL_MMAP_STATUS_COPY for status, _, _ in got] == [size > ROOM for size in sizes]
+    # every COPY marker had exactly one queued message behind it
+    assert not _queue_has_data(receiver)
+
+
+def test_copy_payload_is_intact(usersock_pair: tuple[socket.socket, socket.socket],
+                                make_rx_ring: Callable[..., RxRing]) -> None:
+    receiver, sender = usersock_pair
+    ring = make_rx_ring(receiver, RING)
+    message = user_message(20000, 42, fill=0x5A)
+    send_user(sender, receiver, message)
+    got = ring.read()
+    assert got is not None
+    frame, data = got
+    assert frame.status == NL_MMAP_STATUS_COPY and frame.length == len(message)
+    assert data == message
+
+
+def _queue_has_data(sock: socket.socket) -> bool:
+    try:
+        sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK)
+    except BlockingIOError:
+        return False
+    return True

@@ -1,0 +1,138 @@
+"""NETLINK_RX_RING setup: geometry validation, EBUSY while mapped, teardown,
+repeated setup, read-back, sock_diag, and who may create a ring."""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from nlmmap.abi import NETLINK_RX_RING, RingRequest, get_ring, set_ring
+from nlmmap.diag import diag_rx_ring
+from nlmmap.netns import netlink_socket
+from nlmmap.process import become_nobody, in_child
+
+TEARDOWN = RingRequest(0, 0, 0, 0)
+GOOD = RingRequest(block_size=4096, block_nr=4, frame_size=2048, frame_nr=8)
+
+GEOMETRIES = [
+    # block_size, block_nr, frame_size, frame_nr, errno (0: accepted), why
+    (4096, 4, 2048, 8, 0, "two frames per block"),
+    (4096, 1, 4096, 1, 0, "one frame fills the block"),
+    (8192, 2, 3000, 4, 0, "each block ends in a gap"),
+    (4096, 3, 24, 3 * 170, 0, "frames of a bare header"),
+    (0, 1, 2048, 2, errno.EINVAL, "block size 0"),
+    (6000, 1, 2048, 2, errno.EINVAL, "block size not a page multiple"),
+    (4096, 2, 16, 512, errno.EINVAL, "frame smaller than the frame header"),
+    (4096, 2, 2046, 4, errno.EINVAL, "frame size not 4-byte aligned"),
+    (4096, 2, 8192, 2, errno.EINVAL, "frame larger than a block"),
+    (4096, 4, 2048, 7, errno.EINVAL, "frame count is not blocks times frames per block"),
+    (4096, 0, 2048, 2, errno.EINVAL, "frames without blocks"),
+    (4096, 2**25 + 1, 32, 128, errno.EINVAL, "frames per block times blocks wraps 32 bits"),
+    (4096, 262145, 4096, 262145, errno.EINVAL, "more than 1 GiB"),
+]
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=[g[-1] for g in GEOMETRIES])
+def test_geometry_is_validated(rtnl_socket: socket.socket, geometry: tuple[int, ...]) -> None:
+    *fields, expected, _ = geometry
+    req = RingRequest(*fields)
+    if expected:
+        with pytest.raises(OSError) as err:
+            set_ring(rtnl_socket, NETLINK_RX_RING, req)
+        assert err.value.errno == expected
+        assert get_ring(rtnl_socket) == TEARDOWN
+    else:
+        set_ring(rtnl_socket, NETLINK_RX_RING, req)
+        assert get_ring(rtnl_socket) == req
+        mmap.mmap(rtnl_socket.fileno(), req.size).close()
+    # the socket stays usable either way
+    set_ring(rtnl_socket, NETLINK_RX_RING, GOOD)
+    assert get_ring(rtnl_socket) == GOOD
+
+
+def test_ring_cannot_change_while_mapped(rtnl_socket: socket.socket) -> None:
+    set_ring(rtnl_socket, NETLINK_RX_RING, GOOD)
+    mapping = mmap.mmap(rtnl_socket.fileno(), GOOD.size)
+    other = RingRequest(4096, 2, 4096, 2)
+    for req in (other, TEARDOWN):
+        with pytest.raises(OSError) as err:
+            set_ring(rtnl_socket, NETLINK_RX_RING, req)
+        assert err.value.errno == errno.EBUSY
+    assert get_ring(rtnl_socket) == GOOD
+    mapping.close()
+    set_ring(rtnl_socket, NETLINK_RX_RING, other)
+    assert get_ring(rtnl_socket) == other
+
+
+def test_zero_request_tears_the_ring_down(rtnl_socket: socket.socket) -> None:
+    set_ring(rtnl_socket, NETLINK_RX_RING, GOOD)
+    set_ring(rtnl_socket, NETLINK_RX_RING, TEARDOWN)
+    assert get_ring(rtnl_socket) == TEARDOWN
+    with pytest.raises(OSError) as err:
+        mmap.mmap(rtnl_socket.fileno(), GOOD.size)
+    assert err.value.errno == errno.EINVAL
+    # tearing down nothing is fine too
+    set_ring(rtnl_socket, NETLINK_RX_RING, TEARDOWN)
+
+
+def test_repeated_setup_replaces_the_ring(rtnl_socket: socket.socket) -> None:
+    for blocks in (1, 2, 8, 2):
+        req = RingRequest(4096, blocks, 1024, 4 * blocks)
+        set_ring(rtnl_socket, NETLINK_RX_RING, req)
+        assert get_ring(rtnl_socket) == req
+        mapping = mmap.mmap(rtnl_socket.fileno(), req.size)
+        assert mapping[:] == bytes(req.size)
+        mapping.close()
+
+
+def test_sock_diag_reports_the_ring(rtnl_socket: socket.socket) -> None:
+    rtnl_socket.bind((0, 0))
+    portid = rtnl_socket.getsockname()[0]
+    assert diag_rx_ring(socket.NETLINK_ROUTE, portid) is None
+    set_ring(rtnl_socket, NETLINK_RX_RING, GOOD)
+    assert diag_rx_ring(socket.NETLINK_ROUTE, portid) == GOOD
+
+
+def test_unprivileged_user_may_create_a_ring() -> None:
+    """Rule: whoever owns the socket may set up a ring (no CAP_NET_ADMIN);
+    the memory is charged to its memory cgroup instead."""
+
+    def body() -> None:
+        become_nobody()
+        sock = netlink_socket(None, socket.NETLINK_ROUTE)
+        set_ring(sock, NETLINK_RX_RING, GOOD)
+        mapping = mmap.mmap(sock.fileno(), GOOD.size)
+        assert mapping[:] == bytes(GOOD.size)
+
+    assert in_child(body) == 0
+
+
+MEMCG = Path("/sys/fs/cgroup")
+
+
+def test_ring_memory_is_charged_to_the_memory_cgroup() -> None:
+    controllers = MEMCG / "cgroup.controllers"
+    if not controllers.exists() or "memory" not in controllers.read_text().split():
+        pytest.skip("no cgroup v2 memory controller in this guest")
+    group = MEMCG / f"nlmmap-{os.getpid()}"
+    (MEMCG / "cgroup.subtree_control").write_text("+memory")
+    group.mkdir()
+    size = 16 << 20
+
+    def body() -> None:
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+        sock = netlink_socket(None, socket.NETLINK_ROUTE)
+        before = int((group / "memory.current").read_text())
+        set_ring(sock, NETLINK_RX_RING, RingRequest(1 << 20, 16, 1 << 12, 16 * 256))
+        after = int((group / "memory.current").read_text())
+        assert after - before >= size, (before, after)
+
+    try:
+        assert in_child(body) == 0
+    finally:
+        group.rmdir()
