@@ -118,10 +118,10 @@ def test_fork_munmap_close_in_any_order(usersock_pair: tuple[socket.socket, sock
             mapping.close()
         else:
             receiver.close()
-    os.write(go_w, b"x")
-    os.close(go_w)
     if not child_first:
+        os.write(go_w, b"x")
         assert wait_child(pid) == 0
+    os.close(go_w)
 
 
 def test_child_mapping_outlives_closed_socket(usersock_pair: tuple[socket.socket, socket.socket]) -> None:

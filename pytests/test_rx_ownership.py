@@ -22,7 +22,7 @@ from nlmmap.abi import (
     RingRequest,
     ring_stats,
 )
-from nlmmap.messages import message_seq, send_user, user_message
+from nlmmap.messages import message_seq, send_group, send_user, user_message
 from nlmmap.ring import RxRing
 
 FRAMES = 8
@@ -113,7 +113,7 @@ def test_multicast_overrun_is_counted_and_signalled(small_rcvbuf: tuple[socket.s
         receiver.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
     ring = make_rx_ring(receiver, RING)
     for seq in range(500):
-        sender.sendto(user_message(64, seq), (0, 1))
+        send_group(sender, 1, user_message(64, seq))
 
     assert ring_stats(receiver).rx_drops > 0
     poller = select.poll()
@@ -129,5 +129,5 @@ def test_multicast_overrun_is_counted_and_signalled(small_rcvbuf: tuple[socket.s
     assert FRAMES <= len(seqs) < 500
     assert seqs == sorted(set(seqs))  # in order, none twice
     for seq in range(1000, 1010):  # delivery resumes
-        sender.sendto(user_message(64, seq), (0, 1))
+        send_group(sender, 1, user_message(64, seq))
     assert [message_seq(m) for m in ring.drain()] == list(range(1000, 1010))

@@ -335,7 +335,9 @@ TEST(link_dump_through_a_tiny_ring_equals_recv)
 	EXPECT_EQ(plain_count, ring_count);
 	EXPECT_EQ(plain_fold, ring_fold);
 	ASSERT_EQ(0, ring_stats(fd, &stats));
-	EXPECT_LE(ring_count, stats.nm_rx_frames + stats.nm_rx_copies);
+	EXPECT_EQ(0ull, stats.nm_rx_copies);
+	/* the one frame was written and released many times */
+	EXPECT_LT(4ull, stats.nm_rx_frames);
 	nl_ring_unmap(&ring);
 	close(fd);
 	free(buf);

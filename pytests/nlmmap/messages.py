@@ -62,3 +62,13 @@ def message_seq(message: bytes) -> int:
 def send_user(sender: socket.socket, receiver: socket.socket, message: bytes) -> None:
     """Unicast one message from one USERSOCK socket to another."""
     sender.sendto(message, (receiver.getsockname()[0], 0))
+
+
+def send_group(sender: socket.socket, group: int, message: bytes) -> None:
+    """Multicast one message to a USERSOCK group.  netlink_sendmsg() also
+    unicasts to port 0, the kernel, which USERSOCK lacks: that part answers
+    ECONNREFUSED after the multicast went out."""
+    try:
+        sender.sendto(message, (0, 1 << (group - 1)))
+    except ConnectionRefusedError:
+        pass
