@@ -7,6 +7,9 @@ import errno
 import mmap
 import os
 import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,15 +115,28 @@ def test_unprivileged_user_may_create_a_ring() -> None:
     assert in_child(body) == 0
 
 
-MEMCG = Path("/sys/fs/cgroup")
+@pytest.fixture
+def cgroup2() -> Iterator[Path]:
+    """The cgroup v2 root with the memory controller, mounted for the test if need be."""
+    mounted = Path("/sys/fs/cgroup")
+    if (mounted / "cgroup.controllers").exists():
+        yield mounted
+        return
+    with tempfile.TemporaryDirectory() as where:
+        subprocess.run(["mount", "-t", "cgroup2", "none", where], check=True)
+        try:
+            yield Path(where)
+        finally:
+            subprocess.run(["umount", where], check=True)
 
 
-def test_ring_memory_is_charged_to_the_memory_cgroup() -> None:
-    controllers = MEMCG / "cgroup.controllers"
-    if not controllers.exists() or "memory" not in controllers.read_text().split():
-        pytest.skip("no cgroup v2 memory controller in this guest")
-    group = MEMCG / f"nlmmap-{os.getpid()}"
-    (MEMCG / "cgroup.subtree_control").write_text("+memory")
+def test_ring_memory_is_charged_to_the_memory_cgroup(cgroup2: Path) -> None:
+    """Rule: ring memory is charged (__GFP_ACCOUNT) to the memory cgroup of
+    the task that sets the ring up."""
+    if "memory" not in (cgroup2 / "cgroup.controllers").read_text().split():
+        pytest.skip("kernel without the memory controller (CONFIG_MEMCG)")
+    (cgroup2 / "cgroup.subtree_control").write_text("+memory")
+    group = cgroup2 / f"nlmmap-{os.getpid()}"
     group.mkdir()
     size = 16 << 20
 
@@ -131,6 +147,8 @@ def test_ring_memory_is_charged_to_the_memory_cgroup() -> None:
         set_ring(sock, NETLINK_RX_RING, RingRequest(1 << 20, 16, 1 << 12, 16 * 256))
         after = int((group / "memory.current").read_text())
         assert after - before >= size, (before, after)
+        set_ring(sock, NETLINK_RX_RING, TEARDOWN)
+        assert int((group / "memory.current").read_text()) - before < size, "ring memory not uncharged"
 
     try:
         assert in_child(body) == 0
