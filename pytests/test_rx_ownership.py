@@ -57,13 +57,20 @@ def small_rcvbuf(usersock_pair: tuple[socket.socket, socket.socket]) -> tuple[so
     return receiver, sender
 
 
-def test_held_frames_never_change_under_a_flood(small_rcvbuf: tuple[socket.socket, socket.socket],
-                                                make_rx_ring: Callable[..., RxRing]) -> None:
+@pytest.fixture
+def full_ring(small_rcvbuf: tuple[socket.socket, socket.socket],
+              make_rx_ring: Callable[..., RxRing]) -> tuple[socket.socket, socket.socket, RxRing]:
+    """(receiver, sender, ring): every frame VALID, holding messages 0 to FRAMES - 1."""
     receiver, sender = small_rcvbuf
     ring = make_rx_ring(receiver, RING)
     for seq in range(FRAMES):
         send_user(sender, receiver, user_message(64, seq))
     assert ring.statuses() == [NL_MMAP_STATUS_VALID] * FRAMES
+    return receiver, sender, ring
+
+
+def test_held_frames_never_change_under_a_flood(full_ring: tuple[socket.socket, socket.socket, RxRing]) -> None:
+    receiver, sender, ring = full_ring
     for index in range(FRAMES // 2, FRAMES):  # first half stays VALID, second half SKIP
         _hold_with_canary(ring, index)
     snapshot = bytes(ring.map)
@@ -78,12 +85,8 @@ def test_held_frames_never_change_under_a_flood(small_rcvbuf: tuple[socket.socke
     assert [message_seq(m) for m in ring.drain()] == accepted  # all of them, in order
 
 
-def test_skip_frames_are_stepped_over(usersock_pair: tuple[socket.socket, socket.socket],
-                                      make_rx_ring: Callable[..., RxRing]) -> None:
-    receiver, sender = usersock_pair
-    ring = make_rx_ring(receiver, RING)
-    for seq in range(FRAMES):
-        send_user(sender, receiver, user_message(64, seq))
+def test_skip_frames_are_stepped_over(full_ring: tuple[socket.socket, socket.socket, RxRing]) -> None:
+    receiver, sender, ring = full_ring
     held = range(FRAMES // 2)
     for index in held:
         _hold_with_canary(ring, index)
