@@ -134,3 +134,22 @@ def test_multicast_overrun_is_counted_and_signalled(small_rcvbuf: tuple[socket.s
     for seq in range(1000, 1010):  # delivery resumes
         send_group(sender, 1, user_message(64, seq))
     assert [message_seq(m) for m in ring.drain()] == list(range(1000, 1010))
+
+
+def test_kernel_writes_nothing_past_nm_len(usersock_pair: tuple[socket.socket, socket.socket],
+                                           make_rx_ring: Callable[..., RxRing]) -> None:
+    """A frame gets its header and nm_len bytes, nothing more: no kernel memory
+    (skb tailroom, padding) reaches the frame; the rest keeps what it had."""
+    receiver, sender = usersock_pair
+    ring = make_rx_ring(receiver, RING)
+    for index in range(FRAMES):
+        start = ring.offset(index) + NL_MMAP_HDRLEN
+        ring.map[start : ring.offset(index) + RING.frame_size] = bytes([CANARY]) * (RING.frame_size - NL_MMAP_HDRLEN)
+    sizes = [16, 61, 64, 999]
+    for seq, size in enumerate(sizes):
+        send_user(sender, receiver, user_message(size, seq))
+    for index, size in enumerate(sizes):
+        frame = ring.frame(index)
+        assert (frame.status, frame.length) == (NL_MMAP_STATUS_VALID, size)
+        tail = ring.map[frame.offset + NL_MMAP_HDRLEN + size : frame.offset + RING.frame_size]
+        assert tail == bytes([CANARY]) * len(tail), f"frame {index} written past nm_len {size}"
