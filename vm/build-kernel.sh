@@ -50,6 +50,9 @@ done
 # has none).
 mmdir="$TREE/tools/testing/selftests/net/netlink_mmap"
 if [[ -d $mmdir ]]; then
-	make -s -C "$mmdir" KHDR_INCLUDES="-isystem $KBUILD/usr/include" ||
+	# OUTPUT: lib.mk only defaults it at the top make level, and this
+	# script often runs under make.
+	make -s -C "$mmdir" OUTPUT="$mmdir" KHDR_INCLUDES="-isystem $KBUILD/usr/include" ||
 		die "cannot build the selftests in $mmdir"
+	[[ -x $mmdir/rx_ring ]] || die "the selftests in $mmdir built no rx_ring"
 fi
