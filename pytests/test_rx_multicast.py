@@ -3,13 +3,12 @@ in the socket's netns arrive in frames with their group in the header."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from nlmmap.abi import NETLINK_ADD_MEMBERSHIP, SOL_NETLINK, RingRequest, ring_stats
-from nlmmap.netns import inside, ip, netlink_socket
+from nlmmap.netns import ip, netlink_socket
 from nlmmap.ring import RxRing, split_messages
 
 RTNLGRP_LINK = 1
@@ -20,9 +19,7 @@ RING = RingRequest(block_size=16384, block_nr=4, frame_size=4096, frame_nr=16)
 
 
 def test_link_and_address_events_arrive_in_frames(netns: str, make_rx_ring: Callable[..., RxRing]) -> None:
-    with inside(netns):
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-    sock.bind((0, (1 << (RTNLGRP_LINK - 1)) | (1 << (RTNLGRP_IPV4_IFADDR - 1))))
+    sock = netlink_socket(netns, groups=(1 << (RTNLGRP_LINK - 1)) | (1 << (RTNLGRP_IPV4_IFADDR - 1)))
     ring = make_rx_ring(sock, RING)
 
     ip("link", "add", "ev0", "type", "dummy", netns=netns)

@@ -43,7 +43,7 @@ def _flood_unicast(sender: socket.socket, receiver: socket.socket, first: int, c
     accepted = []
     for seq in range(first, first + count):
         try:
-            sender.sendto(user_message(64, seq), socket.MSG_DONTWAIT, (receiver.getsockname()[0], 0))
+            send_user(sender, receiver, user_message(64, seq), socket.MSG_DONTWAIT)
         except BlockingIOError:
             continue
         accepted.append(seq)

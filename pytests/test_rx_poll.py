@@ -5,7 +5,6 @@ thread."""
 from __future__ import annotations
 
 import random
-import select
 import socket
 import threading
 import time
@@ -18,34 +17,28 @@ from nlmmap.ring import RxRing
 RING = RingRequest(block_size=4096, block_nr=2, frame_size=1024, frame_nr=8)
 
 
-def _pollin(sock: socket.socket) -> bool:
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
-
-
 def test_pollin_is_exact(usersock_pair: tuple[socket.socket, socket.socket],
                          make_rx_ring: Callable[..., RxRing]) -> None:
     receiver, sender = usersock_pair
     ring = make_rx_ring(receiver, RING)
-    assert not _pollin(receiver)
+    assert not ring.wait(0)
 
     send_user(sender, receiver, user_message(64, 1))
-    assert _pollin(receiver)  # a VALID frame
+    assert ring.wait(0)  # a VALID frame
     frame = ring.next_frame()
     assert frame is not None
     ring.release(frame, NL_MMAP_STATUS_SKIP)
-    assert not _pollin(receiver)  # a kept frame is not waiting
+    assert not ring.wait(0)  # a kept frame is not waiting
     ring.set_status(frame.index, 0)
 
     send_user(sender, receiver, user_message(4000, 2))
-    assert _pollin(receiver)  # a COPY frame
+    assert ring.wait(0)  # a COPY frame
     frame = ring.next_frame()
     assert frame is not None
     ring.release(frame)
-    assert _pollin(receiver)  # the queued message behind it
+    assert ring.wait(0)  # the queued message behind it
     assert message_seq(receiver.recv(8192)) == 2
-    assert not _pollin(receiver)
+    assert not ring.wait(0)
 
 
 def test_no_wakeup_is_lost(usersock_pair: tuple[socket.socket, socket.socket],

@@ -4,7 +4,6 @@ NETLINK_USERSOCK messages of an exact size."""
 from __future__ import annotations
 
 import socket
-import struct
 
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
@@ -59,9 +58,9 @@ def message_seq(message: bytes) -> int:
     return NLMSG_HDR.unpack_from(message)[3]
 
 
-def send_user(sender: socket.socket, receiver: socket.socket, message: bytes) -> None:
+def send_user(sender: socket.socket, receiver: socket.socket, message: bytes, flags: int = 0) -> None:
     """Unicast one message from one USERSOCK socket to another."""
-    sender.sendto(message, (receiver.getsockname()[0], 0))
+    sender.sendto(message, flags, (receiver.getsockname()[0], 0))
 
 
 def send_group(sender: socket.socket, group: int, message: bytes) -> None:

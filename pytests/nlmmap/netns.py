@@ -43,14 +43,15 @@ def inside(netns: str) -> Iterator[None]:
             _setns(home.fileno())
 
 
-def netlink_socket(netns: str | None, protocol: int = socket.NETLINK_ROUTE) -> socket.socket:
-    """A netlink socket of the named netns (the current one for None), bound."""
+def netlink_socket(netns: str | None, protocol: int = socket.NETLINK_ROUTE, groups: int = 0) -> socket.socket:
+    """A netlink socket of the named netns (the current one for None), bound
+    (to the multicast groups in the bitmask groups)."""
     if netns is None:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol)
     else:
         with inside(netns):
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol)
-    sock.bind((0, 0))
+    sock.bind((0, groups))
     return sock
 
 

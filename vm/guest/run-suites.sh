@@ -13,13 +13,17 @@ export PYTHONDONTWRITEBYTECODE=1
 
 say() { printf 'nlmmap-guest: %s\n' "$*"; }
 
+tap_counts() { # suite rc
+	say "$1: exit $2, $(grep -c '^ok' "$results/$1.tap") ok, $(grep -c '^not ok' "$results/$1.tap") not ok"
+}
+
 # An upstream shell selftest, its PASS:/FAIL:/SKIP: lines turned into TAP.
 run_shell_selftest() { # suite dir script
 	local suite=$1 dir=$2 script=$3 rc
 	(cd "$dir" && "./$script") >"$results/$suite.log" 2>&1
 	rc=$?
 	harness shelltap "$results/$suite.log" "$rc" >"$results/$suite.tap"
-	say "$suite: exit $rc, $(grep -c '^ok' "$results/$suite.tap") ok, $(grep -c '^not ok' "$results/$suite.tap") not ok"
+	tap_counts "$suite" "$rc"
 }
 
 # A kselftest-harness program: its output is TAP already.
@@ -27,7 +31,7 @@ run_kselftest() { # suite program
 	local suite=$1 program=$2 rc
 	"$program" >"$results/$suite.tap" 2>"$results/$suite.log"
 	rc=$?
-	say "$suite: exit $rc, $(grep -c '^ok' "$results/$suite.tap") ok, $(grep -c '^not ok' "$results/$suite.tap") not ok"
+	tap_counts "$suite" "$rc"
 }
 
 run_pytest() { # suite path...
