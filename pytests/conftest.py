@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 if TYPE_CHECKING:
     from nlmmap.abi import RingRequest
     from nlmmap.ring import RxRing
+    from nlmmap.tx import Rings
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -69,6 +70,23 @@ def make_rx_ring() -> Iterator[Callable[..., "RxRing"]]:
     yield make
     for ring in rings:
         ring.close()
+
+
+@pytest.fixture
+def make_rings() -> Iterator[Callable[..., "Rings"]]:
+    """Factory: RX and/or TX rings on a socket in one mapping; unmapped after the test."""
+    from nlmmap.tx import open_rings
+
+    opened: list[Rings] = []
+
+    def make(sock: socket.socket, rx: "RingRequest | None" = None, tx: "RingRequest | None" = None) -> Rings:
+        rings = open_rings(sock, rx, tx)
+        opened.append(rings)
+        return rings
+
+    yield make
+    for rings in opened:
+        rings.close()
 
 
 @pytest.fixture

@@ -54,5 +54,7 @@ if [[ -d $mmdir ]]; then
 	# script often runs under make.
 	make -s -C "$mmdir" OUTPUT="$mmdir" KHDR_INCLUDES="-isystem $KBUILD/usr/include" ||
 		die "cannot build the selftests in $mmdir"
-	[[ -x $mmdir/rx_ring ]] || die "the selftests in $mmdir built no rx_ring"
+	for prog in rx_ring tx_ring; do
+		[[ -x $mmdir/$prog ]] || die "the selftests in $mmdir built no $prog"
+	done
 fi

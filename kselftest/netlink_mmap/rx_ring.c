@@ -27,26 +27,6 @@ static const struct nl_mmap_req small_ring = {
 	.nm_frame_size = 1024, .nm_frame_nr = 8,
 };
 
-static int nl_socket(int protocol)
-{
-	struct sockaddr_nl addr = { .nl_family = AF_NETLINK };
-	int fd = socket(AF_NETLINK, SOCK_RAW, protocol);
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof(addr))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static __u32 nl_portid(int fd)
-{
-	struct sockaddr_nl addr;
-	socklen_t len = sizeof(addr);
-
-	return getsockname(fd, (struct sockaddr *)&addr, &len) ? 0 : addr.nl_pid;
-}
-
 /* A NETLINK_USERSOCK message of exactly size bytes, numbered seq. */
 static int send_user(int tx, int rx, size_t size, __u32 seq, int flags)
 {
@@ -140,7 +120,7 @@ FIXTURE_SETUP(usersock)
 	self->tx = nl_socket(NETLINK_USERSOCK);
 	ASSERT_LE(0, self->rx);
 	ASSERT_LE(0, self->tx);
-	self->ring.base = MAP_FAILED;
+	nl_ring_init(&self->ring);
 }
 
 FIXTURE_TEARDOWN(usersock)

@@ -61,12 +61,15 @@ class RingStats:
     rx_frames: int
     rx_copies: int
     rx_drops: int
+    tx_frames: int
+    tx_errors: int
 
-    _FORMAT = struct.Struct("=QQQ")
+    _FORMAT = struct.Struct("=QQQQQ")
 
 
 def get_ring(sock: socket.socket, option: int = NETLINK_RX_RING) -> RingRequest:
-    """getsockopt(SOL_NETLINK, NETLINK_RX_RING): the current geometry, zeros without a ring."""
+    """getsockopt(SOL_NETLINK, NETLINK_RX_RING or NETLINK_TX_RING): the current
+    geometry, zeros without a ring."""
     return RingRequest.unpack(sock.getsockopt(SOL_NETLINK, option, 16))
 
 

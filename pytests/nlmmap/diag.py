@@ -12,6 +12,7 @@ NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NDIAG_SHOW_RING_CFG = 0x4
 NETLINK_DIAG_RX_RING = 2
+NETLINK_DIAG_TX_RING = 3
 # struct netlink_diag_req: family, protocol, pad, ino, show, cookie[2]
 DIAG_REQ = struct.Struct("=BBHIIII")
 # struct netlink_diag_msg: family, type, protocol, state, portid, dst_portid, dst_group, ino, cookie[2]
@@ -19,8 +20,9 @@ DIAG_MSG = struct.Struct("=BBBBIIIIII")
 NLA = struct.Struct("=HH")
 
 
-def diag_rx_ring(protocol: int, portid: int) -> RingRequest | None:
-    """The RX ring sock_diag reports for the socket (protocol, portid); None if none."""
+def diag_ring(protocol: int, portid: int, tx: bool = False) -> RingRequest | None:
+    """The RX (or TX) ring sock_diag reports for the socket (protocol, portid); None if none."""
+    attr = NETLINK_DIAG_TX_RING if tx else NETLINK_DIAG_RX_RING
     request = DIAG_REQ.pack(socket.AF_NETLINK, protocol, 0, 0, NDIAG_SHOW_RING_CFG, 0, 0)
     header = NLMSG_HDR.pack(NLMSG_HDR.size + len(request), SOCK_DIAG_BY_FAMILY, 0x301, 1, 0)
     found: RingRequest | None = None
@@ -35,14 +37,14 @@ def diag_rx_ring(protocol: int, portid: int) -> RingRequest | None:
                     raise OSError(f"sock_diag answered type {msg_type}")
                 fields = DIAG_MSG.unpack_from(message, NLMSG_HDR.size)
                 if fields[2] == protocol and fields[4] == portid:
-                    found = _rx_ring_attr(message[NLMSG_HDR.size + DIAG_MSG.size :])
+                    found = _ring_attr(message[NLMSG_HDR.size + DIAG_MSG.size :], attr)
 
 
-def _rx_ring_attr(attrs: bytes) -> RingRequest | None:
+def _ring_attr(attrs: bytes, attr: int) -> RingRequest | None:
     off = 0
     while len(attrs) - off >= NLA.size:
         length, attr_type = NLA.unpack_from(attrs, off)
-        if attr_type == NETLINK_DIAG_RX_RING:
+        if attr_type == attr:
             return RingRequest.unpack(attrs[off + NLA.size : off + length])
         off += (length + 3) & ~3
     return None

@@ -4,6 +4,7 @@ NETLINK_USERSOCK messages of an exact size."""
 from __future__ import annotations
 
 import socket
+import struct
 
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
@@ -13,9 +14,18 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 from nlmmap.ring import NLMSG_HDR
 
 RTM_GETLINK = 18
+RTM_NEWADDR = 20
 RTM_GETADDR = 22
 RTM_GETROUTE = 26
+NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
 NLM_F_REQUEST_DUMP = 0x301
+NLM_F_CAPPED = 0x100
+NLM_F_ACK_TLVS = 0x200
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+NLMSGERR_ATTR_MSG = 1
+NETLINK_EXT_ACK = 11
 NETLINK_USERSOCK = 2
 USER_TYPE = 0x100  # any type above the reserved control types
 
@@ -28,6 +38,47 @@ def dump_request(rtm_type: int, seq: int = 1) -> bytes:
     msg["header"]["sequence_number"] = seq
     msg.encode()
     return bytes(msg.data)
+
+
+def address_request(ifindex: int, address: str, seq: int, prefixlen: int = 32) -> bytes:
+    """RTM_NEWADDR for an IPv4 address, with NLM_F_ACK, CREATE and EXCL."""
+    msg = ifaddrmsg()
+    msg["family"] = socket.AF_INET
+    msg["prefixlen"] = prefixlen
+    msg["index"] = ifindex
+    msg["attrs"] = [("IFA_LOCAL", address), ("IFA_ADDRESS", address)]
+    msg["header"]["type"] = RTM_NEWADDR
+    msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+    msg["header"]["sequence_number"] = seq
+    msg.encode()
+    return bytes(msg.data)
+
+
+def noop_request(seq: int) -> bytes:
+    """NLMSG_NOOP with NLM_F_ACK: any netlink family acks it with error 0."""
+    return NLMSG_HDR.pack(NLMSG_HDR.size, 1, NLM_F_REQUEST | NLM_F_ACK, seq, 0)
+
+
+def ack_error(message: bytes) -> tuple[int, int]:
+    """(errno, sequence number of the request) of an NLMSG_ERROR ack; errno 0 for success."""
+    error = struct.unpack_from("=i", message, NLMSG_HDR.size)[0]
+    seq = NLMSG_HDR.unpack_from(message, NLMSG_HDR.size + 4)[3]
+    return -error, seq
+
+
+def ext_ack_text(message: bytes) -> str | None:
+    """The NLMSGERR_ATTR_MSG of an ack with extended ack attributes, if any."""
+    flags = NLMSG_HDR.unpack_from(message)[2]
+    if not flags & NLM_F_ACK_TLVS:
+        return None
+    off = NLMSG_HDR.size + 4
+    off += NLMSG_HDR.size if flags & NLM_F_CAPPED else (NLMSG_HDR.unpack_from(message, off)[0] + 3) & ~3
+    while len(message) - off >= 4:
+        length, attr = struct.unpack_from("=HH", message, off)
+        if attr == NLMSGERR_ATTR_MSG:
+            return message[off + 4 : off + length].rstrip(b"\0").decode()
+        off += (length + 3) & ~3
+    return None
 
 
 def rtnl_key(message: bytes) -> tuple[object, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import socket
 import subprocess
@@ -13,12 +14,23 @@ CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def ip(*args: str, netns: str | None = None, stdin: str | None = None) -> None:
-    """Run iproute2; raises with its stderr on failure."""
+def ip(*args: str, netns: str | None = None, stdin: str | None = None) -> str:
+    """Run iproute2 and return its output; raises with its stderr on failure."""
     cmd = ["ip"] + (["-n", netns] if netns else []) + list(args)
     result = subprocess.run(cmd, input=stdin, capture_output=True, text=True)
     if result.returncode:
         raise RuntimeError(f"{' '.join(cmd)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def ipv4_addresses(netns: str, link: str) -> list[str]:
+    """The IPv4 addresses of a link, as "address/prefixlen", sorted."""
+    links = json.loads(ip("-j", "-4", "addr", "show", "dev", link, netns=netns))
+    return sorted(f"{a['local']}/{a['prefixlen']}" for entry in links for a in entry["addr_info"])
+
+
+def ifindex(netns: str, link: str) -> int:
+    return int(json.loads(ip("-j", "link", "show", "dev", link, netns=netns))[0]["ifindex"])
 
 
 def ip_batch(netns: str, commands: list[str]) -> None:
@@ -30,6 +42,13 @@ def _setns(fd: int) -> None:
     if _libc.setns(fd, CLONE_NEWNET):
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def enter(netns: str) -> None:
+    """Move this thread into the named netns for good (a child that drops
+    its privileges cannot come back)."""
+    with open(f"/run/netns/{netns}") as target:
+        _setns(target.fileno())
 
 
 @contextmanager

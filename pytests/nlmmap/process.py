@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import traceback
 from collections.abc import Callable
 
 NOBODY = 65534
+CLONE_NEWUSER = 0x10000000
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def fork_child(body: Callable[[], None]) -> int:
@@ -40,3 +43,11 @@ def become_nobody() -> None:
     os.setgroups([])
     os.setresgid(NOBODY, NOBODY, NOBODY)
     os.setresuid(NOBODY, NOBODY, NOBODY)
+
+
+def enter_user_namespace() -> None:
+    """unshare(CLONE_NEWUSER): every capability, but only over the new user
+    namespace, not over the namespaces that already exist."""
+    if _libc.unshare(CLONE_NEWUSER):
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))

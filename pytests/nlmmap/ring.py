@@ -15,11 +15,9 @@ import select
 import socket
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from nlmmap.abi import (
     NETLINK_RX_RING,
-    NL_MMAP_HDR,
     NL_MMAP_HDRLEN,
     NL_MMAP_STATUS_COPY,
     NL_MMAP_STATUS_SKIP,
@@ -28,6 +26,7 @@ from nlmmap.abi import (
     RingRequest,
     set_ring,
 )
+from nlmmap.frames import Frame, FrameRing, map_socket
 
 NLMSG_HDR = struct.Struct("=IHHII")  # nlmsg_len, type, flags, seq, pid
 NLMSG_DONE = 3
@@ -52,52 +51,24 @@ def message_type(message: bytes) -> int:
     return NLMSG_HDR.unpack_from(message)[1]
 
 
-@dataclass(frozen=True)
-class Frame:
-    """One frame as user space sees it: where it is and what its header says."""
+class RxRing(FrameRing):
+    """The RX ring of one socket, mapped; walks frames from its own head.
 
-    index: int
-    offset: int
-    status: int
-    length: int
-    group: int
-    pid: int
-    uid: int
-    gid: int
+    RxRing(sock, req) sets the ring up and maps it alone; rings sharing one
+    mapping with a TX ring come from nlmmap.tx.open_rings()."""
 
-
-class RxRing:
-    """The RX ring of one socket, mapped; walks frames from its own head."""
-
-    def __init__(self, sock: socket.socket, req: RingRequest, map_size: int | None = None) -> None:
-        self.sock = sock
-        self.req = req
-        set_ring(sock, NETLINK_RX_RING, req)
-        self.map = mmap.mmap(sock.fileno(), map_size or req.size, mmap.MAP_SHARED,
-                             mmap.PROT_READ | mmap.PROT_WRITE)
-        self.head = 0
-
-    @property
-    def frames_per_block(self) -> int:
-        return self.req.block_size // self.req.frame_size
-
-    def offset(self, index: int) -> int:
-        block, slot = divmod(index, self.frames_per_block)
-        return block * self.req.block_size + slot * self.req.frame_size
-
-    def frame(self, index: int) -> Frame:
-        offset = self.offset(index)
-        return Frame(index, offset, *NL_MMAP_HDR.unpack_from(self.map, offset))
-
-    def set_status(self, index: int, status: int) -> None:
-        struct.pack_into("=I", self.map, self.offset(index), status)
+    def __init__(self, sock: socket.socket, req: RingRequest, map_size: int | None = None,
+                 mapping: mmap.mmap | None = None) -> None:
+        if mapping is None:
+            set_ring(sock, NETLINK_RX_RING, req)
+            mapping = map_socket(sock, map_size or req.size)
+            super().__init__(sock, req, mapping, base=0, owns_map=True)
+        else:
+            super().__init__(sock, req, mapping, base=0, owns_map=False)
 
     def payload(self, frame: Frame) -> bytes:
         start = frame.offset + NL_MMAP_HDRLEN
         return bytes(self.map[start : start + frame.length])
-
-    def statuses(self) -> list[int]:
-        return [self.frame(i).status for i in range(self.req.frame_nr)]
 
     def next_frame(self) -> Frame | None:
         """The frame at our head if the kernel handed it to us (VALID or COPY); steps over SKIP."""
@@ -154,9 +125,6 @@ class RxRing:
                     return out
             if not self.wait(timeout):
                 raise TimeoutError(f"dump stalled after {len(out)} messages")
-
-    def close(self) -> None:
-        self.map.close()
 
 
 def recv_until_done(sock: socket.socket, timeout: float = 30.0) -> list[bytes]:

@@ -26,11 +26,17 @@ run_shell_selftest() { # suite dir script
 	tap_counts "$suite" "$rc"
 }
 
-# A kselftest-harness program: its output is TAP already.
-run_kselftest() { # suite program
-	local suite=$1 program=$2 rc
-	"$program" >"$results/$suite.tap" 2>"$results/$suite.log"
-	rc=$?
+# kselftest-harness programs: TAP each, merged into one suite.
+run_kselftests() { # suite dir program...
+	local suite=$1 dir=$2 program rc merge=()
+	shift 2
+	: >"$results/$suite.log"
+	for program in "$@"; do
+		"$dir/$program" >"$results/$suite-$program.tap" 2>>"$results/$suite.log"
+		rc=$?
+		merge+=("$program" "$results/$suite-$program.tap" "$rc")
+	done
+	harness tapmerge "${merge[@]}" >"$results/$suite.tap"
 	tap_counts "$suite" "$rc"
 }
 
@@ -47,7 +53,7 @@ for suite in "$@"; do
 	say "running $suite"
 	case $suite in
 	guest) run_pytest guest "$ROOT/pytests" ;;
-	kselftest) run_kselftest kselftest "$NLMMAP_TREE/tools/testing/selftests/net/netlink_mmap/rx_ring" ;;
+	kselftest) run_kselftests kselftest "$NLMMAP_TREE/tools/testing/selftests/net/netlink_mmap" rx_ring tx_ring ;;
 	nft_queue) run_shell_selftest nft_queue "$NLMMAP_TREE/tools/testing/selftests/net/netfilter" nft_queue.sh ;;
 	demo) "$VENV/bin/python3" "$ROOT/vm/guest/demo.py" "$results/demo.tap" 2>&1 | sed 's/^/nlmmap-guest: /' ;;
 	*) say "unknown suite $suite" ;;

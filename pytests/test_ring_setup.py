@@ -1,5 +1,6 @@
-"""NETLINK_RX_RING setup: geometry validation, EBUSY while mapped, teardown,
-repeated setup, read-back, sock_diag, and who may create a ring."""
+"""NETLINK_RX_RING and NETLINK_TX_RING setup: the same geometry validation,
+EBUSY while mapped, teardown, repeated setup, read-back, sock_diag, and who
+may create a ring."""
 
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from nlmmap.abi import NETLINK_RX_RING, RingRequest, get_ring, set_ring
-from nlmmap.diag import diag_rx_ring
+from nlmmap.abi import NETLINK_RX_RING, NETLINK_TX_RING, RingRequest, get_ring, set_ring
+from nlmmap.diag import diag_ring
 from nlmmap.netns import netlink_socket
 from nlmmap.process import become_nobody, in_child
 
 TEARDOWN = RingRequest(0, 0, 0, 0)
 GOOD = RingRequest(block_size=4096, block_nr=4, frame_size=2048, frame_nr=8)
+
+# Both rings follow the same rules.
+each_ring = pytest.mark.parametrize("option", [NETLINK_RX_RING, NETLINK_TX_RING], ids=["rx", "tx"])
 
 GEOMETRIES = [
     # block_size, block_nr, frame_size, frame_nr, errno (0: accepted), why
@@ -40,47 +44,54 @@ GEOMETRIES = [
 ]
 
 
+@each_ring
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=[g[-1] for g in GEOMETRIES])
-def test_geometry_is_validated(rtnl_socket: socket.socket, geometry: tuple[int, ...]) -> None:
+def test_geometry_is_validated(rtnl_socket: socket.socket, option: int, geometry: tuple[int, ...]) -> None:
     *fields, expected, _ = geometry
     req = RingRequest(*fields)
     if expected:
         with pytest.raises(OSError) as err:
-            set_ring(rtnl_socket, NETLINK_RX_RING, req)
+            set_ring(rtnl_socket, option, req)
         assert err.value.errno == expected
-        assert get_ring(rtnl_socket) == TEARDOWN
+        assert get_ring(rtnl_socket, option) == TEARDOWN
     else:
-        set_ring(rtnl_socket, NETLINK_RX_RING, req)
-        assert get_ring(rtnl_socket) == req
+        set_ring(rtnl_socket, option, req)
+        assert get_ring(rtnl_socket, option) == req
         mmap.mmap(rtnl_socket.fileno(), req.size).close()
-    # the socket stays usable either way
-    set_ring(rtnl_socket, NETLINK_RX_RING, GOOD)
-    assert get_ring(rtnl_socket) == GOOD
+    # the socket stays usable either way, and the other ring is untouched
+    set_ring(rtnl_socket, option, GOOD)
+    assert get_ring(rtnl_socket, option) == GOOD
+    other = NETLINK_TX_RING if option == NETLINK_RX_RING else NETLINK_RX_RING
+    assert get_ring(rtnl_socket, other) == TEARDOWN
 
 
-def test_ring_cannot_change_while_mapped(rtnl_socket: socket.socket) -> None:
-    set_ring(rtnl_socket, NETLINK_RX_RING, GOOD)
+@each_ring
+def test_ring_cannot_change_while_mapped(rtnl_socket: socket.socket, option: int) -> None:
+    set_ring(rtnl_socket, option, GOOD)
     mapping = mmap.mmap(rtnl_socket.fileno(), GOOD.size)
     other = RingRequest(4096, 2, 4096, 2)
-    for req in (other, TEARDOWN):
-        with pytest.raises(OSError) as err:
-            set_ring(rtnl_socket, NETLINK_RX_RING, req)
-        assert err.value.errno == errno.EBUSY
-    assert get_ring(rtnl_socket) == GOOD
+    # neither ring may change while any part of the mapping exists
+    for changed in (NETLINK_RX_RING, NETLINK_TX_RING):
+        for req in (other, TEARDOWN):
+            with pytest.raises(OSError) as err:
+                set_ring(rtnl_socket, changed, req)
+            assert err.value.errno == errno.EBUSY
+    assert get_ring(rtnl_socket, option) == GOOD
     mapping.close()
-    set_ring(rtnl_socket, NETLINK_RX_RING, other)
-    assert get_ring(rtnl_socket) == other
+    set_ring(rtnl_socket, option, other)
+    assert get_ring(rtnl_socket, option) == other
 
 
-def test_zero_request_tears_the_ring_down(rtnl_socket: socket.socket) -> None:
-    set_ring(rtnl_socket, NETLINK_RX_RING, GOOD)
-    set_ring(rtnl_socket, NETLINK_RX_RING, TEARDOWN)
-    assert get_ring(rtnl_socket) == TEARDOWN
+@each_ring
+def test_zero_request_tears_the_ring_down(rtnl_socket: socket.socket, option: int) -> None:
+    set_ring(rtnl_socket, option, GOOD)
+    set_ring(rtnl_socket, option, TEARDOWN)
+    assert get_ring(rtnl_socket, option) == TEARDOWN
     with pytest.raises(OSError) as err:
         mmap.mmap(rtnl_socket.fileno(), GOOD.size)
     assert err.value.errno == errno.EINVAL
     # tearing down nothing is fine too
-    set_ring(rtnl_socket, NETLINK_RX_RING, TEARDOWN)
+    set_ring(rtnl_socket, option, TEARDOWN)
 
 
 def test_repeated_setup_replaces_the_ring(rtnl_socket: socket.socket) -> None:
@@ -93,12 +104,16 @@ def test_repeated_setup_replaces_the_ring(rtnl_socket: socket.socket) -> None:
         mapping.close()
 
 
-def test_sock_diag_reports_the_ring(rtnl_socket: socket.socket) -> None:
+def test_sock_diag_reports_the_rings(rtnl_socket: socket.socket) -> None:
     rtnl_socket.bind((0, 0))
     portid = rtnl_socket.getsockname()[0]
-    assert diag_rx_ring(socket.NETLINK_ROUTE, portid) is None
+    assert diag_ring(socket.NETLINK_ROUTE, portid) is None
+    assert diag_ring(socket.NETLINK_ROUTE, portid, tx=True) is None
     set_ring(rtnl_socket, NETLINK_RX_RING, GOOD)
-    assert diag_rx_ring(socket.NETLINK_ROUTE, portid) == GOOD
+    tx = RingRequest(8192, 1, 1024, 8)
+    set_ring(rtnl_socket, NETLINK_TX_RING, tx)
+    assert diag_ring(socket.NETLINK_ROUTE, portid) == GOOD
+    assert diag_ring(socket.NETLINK_ROUTE, portid, tx=True) == tx
 
 
 def test_unprivileged_user_may_create_a_ring() -> None:

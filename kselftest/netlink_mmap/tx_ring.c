@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * NETLINK_TX_RING: batches sent with one empty send, the return value and
+ * error rules, POLLOUT, acks in the RX ring, and writers racing the kernel.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <linux/netlink.h>
+
+#include "../../kselftest_harness.h"
+#include "nl_ring.h"
+
+#define USER_TYPE	0x100
+#define BUF_SIZE	65536
+#define ROUNDS		300
+
+static const struct nl_mmap_req tx_req = {
+	.nm_block_size = 4096, .nm_block_nr = 2,
+	.nm_frame_size = 512, .nm_frame_nr = 16,
+};
+
+#define ROOM	(512 - NL_MMAP_HDRLEN)
+
+/* A NETLINK_USERSOCK message of exactly size bytes, numbered seq. */
+static void user_msg(unsigned char *buf, size_t size, __u32 seq)
+{
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+
+	memset(buf, seq & 0xff, size);
+	nlh->nlmsg_len = size;
+	nlh->nlmsg_type = USER_TYPE;
+	nlh->nlmsg_flags = 0;
+	nlh->nlmsg_seq = seq;
+	nlh->nlmsg_pid = 0;
+}
+
+static int ring_stats(int fd, struct nl_mmap_stats *stats)
+{
+	socklen_t len = sizeof(*stats);
+
+	return getsockopt(fd, SOL_NETLINK, NETLINK_RING_STATS, stats, &len);
+}
+
+/* The seq of the next datagram waiting on a plain socket, -1 for none. */
+static long next_seq(int fd, unsigned char *buf)
+{
+	ssize_t n = recv(fd, buf, BUF_SIZE, MSG_DONTWAIT);
+
+	if (n < (ssize_t)sizeof(struct nlmsghdr))
+		return -1;
+	return ((struct nlmsghdr *)buf)->nlmsg_seq;
+}
+
+FIXTURE(usersock) {
+	int rx, tx;
+	struct sockaddr_nl dst;
+	struct nl_ring ring;
+	unsigned char buf[BUF_SIZE];
+};
+
+FIXTURE_SETUP(usersock)
+{
+	self->rx = nl_socket(NETLINK_USERSOCK);
+	self->tx = nl_socket(NETLINK_USERSOCK);
+	ASSERT_LE(0, self->rx);
+	ASSERT_LE(0, self->tx);
+	memset(&self->dst, 0, sizeof(self->dst));
+	self->dst.nl_family = AF_NETLINK;
+	self->dst.nl_pid = nl_portid(self->rx);
+	nl_ring_init(&self->ring);
+}
+
+FIXTURE_TEARDOWN(usersock)
+{
+	nl_ring_unmap(&self->ring);
+	close(self->tx);
+	close(self->rx);
+}
+
+TEST_F(usersock, empty_send_without_a_tx_ring_is_enodata)
+{
+	EXPECT_EQ(-ENODATA, nl_ring_send(self->tx, &self->dst, 0));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	/* with a ring and no VALID frame: nothing to send */
+	EXPECT_EQ(0, nl_ring_send(self->tx, &self->dst, 0));
+	EXPECT_EQ(-1, next_seq(self->rx, self->buf));
+}
+
+TEST_F(usersock, batch_arrives_in_order)
+{
+	const size_t sizes[] = { 16, 17, 100, 256, ROOM, 40, 64, 20 };
+	struct nl_mmap_stats stats;
+	ssize_t total = 0;
+	unsigned int i;
+
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		user_msg(self->buf, sizes[i], i + 1);
+		ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, sizes[i]));
+		total += sizes[i];
+	}
+	EXPECT_EQ(total, nl_ring_send(self->tx, &self->dst, 0));
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		ssize_t n = recv(self->rx, self->buf, BUF_SIZE, MSG_DONTWAIT);
+
+		ASSERT_EQ((ssize_t)sizes[i], n);
+		EXPECT_EQ(i + 1, ((struct nlmsghdr *)self->buf)->nlmsg_seq);
+	}
+	for (i = 0; i < tx_req.nm_frame_nr; i++)
+		EXPECT_EQ(NL_MMAP_STATUS_UNUSED,
+			  nl_frame_status(nl_ring_frame(&self->ring, i)));
+	ASSERT_EQ(0, ring_stats(self->tx, &stats));
+	EXPECT_EQ(ARRAY_SIZE(sizes), stats.nm_tx_frames);
+	EXPECT_EQ(0ull, stats.nm_tx_errors);
+}
+
+TEST_F(usersock, malformed_frame_is_einval_released_and_reported)
+{
+	struct nl_mmap_hdr *bad;
+
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	user_msg(self->buf, 64, 1);
+	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 64));
+	bad = nl_ring_frame(&self->ring, self->ring.head);
+	user_msg(self->buf, 64, 2);
+	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 64));
+	bad->nm_len = ROOM + 4;
+	user_msg(self->buf, 64, 3);
+	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 64));
+
+	EXPECT_EQ(-EINVAL, nl_ring_send(self->tx, &self->dst, 0));
+	EXPECT_EQ(1, next_seq(self->rx, self->buf));
+	EXPECT_EQ(-1, next_seq(self->rx, self->buf));
+	/* the bad frame is the last one released; the next is still VALID */
+	EXPECT_EQ(NL_MMAP_STATUS_UNUSED, nl_frame_status(bad));
+	EXPECT_EQ(NL_MMAP_STATUS_VALID,
+		  nl_frame_status(nl_ring_frame(&self->ring, 2)));
+	EXPECT_EQ(64, nl_ring_send(self->tx, &self->dst, 0));
+	EXPECT_EQ(3, next_seq(self->rx, self->buf));
+}
+
+TEST_F(usersock, undefined_status_is_einval_and_left_alone)
+{
+	struct nl_mmap_hdr *hdr;
+
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	hdr = nl_ring_frame(&self->ring, 0);
+	user_msg(self->buf, 32, 1);
+	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 32));
+	nl_frame_set_status(hdr, 0xdeadbeef);
+	EXPECT_EQ(-EINVAL, nl_ring_send(self->tx, &self->dst, 0));
+	EXPECT_EQ(0xdeadbeef, nl_frame_status(hdr));
+	nl_frame_set_status(hdr, NL_MMAP_STATUS_VALID);
+	EXPECT_EQ(32, nl_ring_send(self->tx, &self->dst, 0));
+	EXPECT_EQ(1, next_seq(self->rx, self->buf));
+}
+
+TEST_F(usersock, pollout_is_exactly_an_unused_head_frame)
+{
+	unsigned int i;
+
+	EXPECT_EQ(1, nl_ring_writable(self->tx, 0));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	EXPECT_EQ(1, nl_ring_writable(self->tx, 0));
+	user_msg(self->buf, 32, 1);
+	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 32));
+	EXPECT_EQ(0, nl_ring_writable(self->tx, 0));
+	EXPECT_EQ(32, nl_ring_send(self->tx, &self->dst, 0));
+	EXPECT_EQ(1, nl_ring_writable(self->tx, 0));
+	for (i = 0; i < tx_req.nm_frame_nr; i++)
+		ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 32));
+	EXPECT_EQ(-ENOBUFS, nl_ring_put(&self->ring, self->buf, 32));
+	EXPECT_EQ(0, nl_ring_writable(self->tx, 0));
+	EXPECT_EQ(32 * (ssize_t)tx_req.nm_frame_nr,
+		  nl_ring_send(self->tx, &self->dst, 0));
+	EXPECT_EQ(1, nl_ring_writable(self->tx, 0));
+}
+
+TEST(acks_arrive_in_the_rx_ring)
+{
+	const struct nl_mmap_req rx_req = { 4096, 4, 1024, 16 };
+	struct nl_ring rx, tx;
+	unsigned char buf[1024];
+	unsigned int status, seq;
+	struct nlmsghdr noop = {
+		.nlmsg_len = sizeof(noop), .nlmsg_type = NLMSG_NOOP,
+		.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK,
+	};
+	int fd = nl_socket(NETLINK_ROUTE);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, nl_rings_setup(fd, &rx, &rx_req, &tx, &tx_req));
+	for (seq = 1; seq <= 8; seq++) {
+		noop.nlmsg_seq = seq;
+		ASSERT_EQ(0, nl_ring_put(&tx, &noop, sizeof(noop)));
+	}
+	EXPECT_EQ(8 * (ssize_t)sizeof(noop), nl_ring_send(fd, NULL, 0));
+	for (seq = 1; seq <= 8; seq++) {
+		struct nlmsgerr *err = NLMSG_DATA((struct nlmsghdr *)buf);
+
+		ASSERT_LT(0, nl_ring_read(fd, &rx, buf, sizeof(buf), &status));
+		EXPECT_EQ(NL_MMAP_STATUS_VALID, status);
+		EXPECT_EQ(NLMSG_ERROR, ((struct nlmsghdr *)buf)->nlmsg_type);
+		EXPECT_EQ(0, err->error);
+		EXPECT_EQ(seq, err->msg.nlmsg_seq);
+	}
+	nl_ring_unmap(&rx);
+	close(fd);
+}
+
+struct scribbler {
+	unsigned char *base;
+	int stop;		/* read and written with __atomic */
+	unsigned int seed;
+};
+
+/* Rewrite nm_len, nlmsg_len, payload and status of random TX frames. */
+static void scribble(struct scribbler *s)
+{
+	struct nl_ring view = { .req = tx_req, .base = s->base };
+	static const __u32 lens[] = { 0, 8, 16, ROOM, ROOM + 4, 0xffffffff };
+
+	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
+		unsigned int i = rand_r(&s->seed) % tx_req.nm_frame_nr;
+		struct nl_mmap_hdr *hdr = nl_ring_frame(&view, i);
+		unsigned char *msg = (unsigned char *)hdr + NL_MMAP_HDRLEN;
+
+		switch (rand_r(&s->seed) % 4) {
+		case 0:
+			hdr->nm_len = lens[rand_r(&s->seed) % ARRAY_SIZE(lens)];
+			break;
+		case 1:
+			((struct nlmsghdr *)msg)->nlmsg_len = rand_r(&s->seed) % (2 * ROOM);
+			break;
+		case 2:
+			msg[rand_r(&s->seed) % ROOM] = rand_r(&s->seed);
+			break;
+		default:
+			hdr->nm_status = rand_r(&s->seed) % 2 ? NL_MMAP_STATUS_VALID : 7;
+		}
+	}
+}
+
+static void *scribble_thread(void *arg)
+{
+	scribble(arg);
+	return NULL;
+}
+
+/*
+ * What the kernel delivers is what it checked: whole messages that fit a
+ * frame, however the frames change while it sends.
+ */
+TEST_F(usersock, racing_writers_cannot_change_what_is_sent)
+{
+	struct scribbler threads[2] = {}, forked = {};
+	unsigned int i, seq = 0, delivered = 0;
+	int rcvbuf = 4 << 20;
+	pthread_t tid[2];
+	pid_t child;
+	ssize_t n;
+
+	ASSERT_EQ(0, setsockopt(self->rx, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+
+	forked.base = self->ring.base;
+	forked.seed = 3;
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		scribble(&forked);
+		_exit(0);
+	}
+	for (i = 0; i < 2; i++) {
+		threads[i].base = self->ring.base;
+		threads[i].seed = i + 1;
+		ASSERT_EQ(0, pthread_create(&tid[i], NULL, scribble_thread, &threads[i]));
+	}
+
+	for (int round = 0; round < ROUNDS; round++) {
+		for (i = 0; i < tx_req.nm_frame_nr; i++) {
+			struct nl_mmap_hdr *hdr = nl_ring_frame(&self->ring, i);
+			size_t size = 16 + 4 * (++seq % 100);
+
+			user_msg((unsigned char *)hdr + NL_MMAP_HDRLEN, size, seq);
+			hdr->nm_len = size;
+			nl_frame_set_status(hdr, NL_MMAP_STATUS_VALID);
+		}
+		n = nl_ring_send(self->tx, &self->dst, MSG_DONTWAIT);
+		if (n < 0)
+			ASSERT_TRUE(n == -EINVAL || n == -EMSGSIZE) TH_LOG("send: %zd", n);
+		while ((n = recv(self->rx, self->buf, BUF_SIZE, MSG_DONTWAIT)) >= 0) {
+			struct nlmsghdr *nlh = (struct nlmsghdr *)self->buf;
+			ssize_t left = n;
+
+			ASSERT_GE(ROOM, n);
+			while (NLMSG_OK(nlh, left))
+				nlh = NLMSG_NEXT(nlh, left);
+			/* nothing left over: whole messages only */
+			ASSERT_EQ(0, left) TH_LOG("datagram of %zd bytes", n);
+			delivered++;
+		}
+	}
+
+	for (i = 0; i < 2; i++) {
+		__atomic_store_n(&threads[i].stop, 1, __ATOMIC_RELAXED);
+		pthread_join(tid[i], NULL);
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	EXPECT_LT(0u, delivered);
+
+	/* the ring still works: one clean lap from wherever the kernel is */
+	for (i = 0; i < tx_req.nm_frame_nr; i++)
+		nl_frame_set_status(nl_ring_frame(&self->ring, i), NL_MMAP_STATUS_UNUSED);
+	while (recv(self->rx, self->buf, BUF_SIZE, MSG_DONTWAIT) >= 0)
+		;
+	for (i = 0; i < tx_req.nm_frame_nr; i++) {
+		struct nl_mmap_hdr *hdr = nl_ring_frame(&self->ring, i);
+
+		user_msg((unsigned char *)hdr + NL_MMAP_HDRLEN, 64, i);
+		hdr->nm_len = 64;
+		nl_frame_set_status(hdr, NL_MMAP_STATUS_VALID);
+	}
+	EXPECT_EQ(64 * (ssize_t)tx_req.nm_frame_nr,
+		  nl_ring_send(self->tx, &self->dst, 0));
+	for (i = 0; i < tx_req.nm_frame_nr; i++)
+		EXPECT_EQ(64, recv(self->rx, self->buf, BUF_SIZE, MSG_DONTWAIT));
+}
+
+TEST_HARNESS_MAIN

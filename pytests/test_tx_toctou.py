@@ -1,0 +1,238 @@
+"""Invariant 5: changing a TX frame during or after the send cannot change
+what the kernel processed.  A scribbler rewrites nm_len, nlmsg_len, payload
+and status words of the TX frames while batches are sent, from a thread, a
+second mapping in another process, a forked child sharing the mapping, and
+a process that got the socket over SCM_RIGHTS.  Every datagram the kernel
+delivers must be whole netlink messages no longer than a frame (what it
+checked is what it sent), nothing crashes, and the ring works normally
+afterwards.  KASAN watches the kernel side (the splat scan fails the run)."""
+
+from __future__ import annotations
+
+import array
+import errno
+import mmap
+import os
+import random
+import signal
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+import pytest
+
+from nlmmap.abi import NL_MMAP_HDRLEN, NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID, RingRequest
+from nlmmap.frames import map_socket
+from nlmmap.messages import NLM_F_ACK, user_message
+from nlmmap.netns import netlink_socket
+from nlmmap.ring import NLMSG_HDR, split_messages
+from nlmmap.tx import Rings, TxRing
+
+TX = RingRequest(block_size=4096, block_nr=4, frame_size=512, frame_nr=32)
+RX = RingRequest(block_size=16384, block_nr=16, frame_size=4096, frame_nr=64)
+ROUNDS = 150
+# Racing accepts these: the frame was malformed when the kernel copied it.
+RACE_ERRNOS = {errno.EINVAL, errno.EMSGSIZE}
+
+
+def scribble(mapping: mmap.mmap, base: int, stop: Callable[[], bool], seed: int) -> None:
+    """Rewrite random fields of random TX frames until stop()."""
+    rng = random.Random(seed)
+    room = TX.frame_size - NL_MMAP_HDRLEN
+    per_block = TX.block_size // TX.frame_size
+    while not stop():
+        index = rng.randrange(TX.frame_nr)
+        offset = base + (index // per_block) * TX.block_size + (index % per_block) * TX.frame_size
+        what = rng.randrange(4)
+        if what == 0:  # nm_len: anything, also beyond the frame
+            struct.pack_into("=I", mapping, offset + 4, rng.choice([0, 8, 16, room, room + 4, 0xFFFFFFFF,
+                                                                     rng.randrange(room)]))
+        elif what == 1:  # nlmsg_len of the first message
+            struct.pack_into("=I", mapping, offset + NL_MMAP_HDRLEN, rng.randrange(2 * room))
+        elif what == 2:  # payload bytes
+            start = offset + NL_MMAP_HDRLEN + rng.randrange(room)
+            mapping[start : start + 4] = rng.randbytes(4)[: offset + TX.frame_size - start]
+        else:  # status
+            struct.pack_into("=I", mapping, offset, rng.choice([NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID,
+                                                                7]))
+
+
+def _forever(pid_stop: int) -> Callable[[], bool]:
+    return lambda: os.getppid() != pid_stop
+
+
+@contextmanager
+def thread_writer(sender: socket.socket, rings: Rings) -> Iterator[None]:
+    done = threading.Event()
+    thread = threading.Thread(target=scribble, args=(rings.map, _tx_base(rings), done.is_set, 1))
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+@contextmanager
+def child_writer(body: Callable[[], None]) -> Iterator[None]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            body()
+        finally:
+            os._exit(0)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _tx_base(rings: Rings) -> int:
+    assert rings.tx is not None
+    return rings.tx.base
+
+
+def second_mapping_writer(sender: socket.socket, rings: Rings) -> AbstractContextManager[None]:
+    """Another process maps the same socket a second time and writes there."""
+    parent = os.getpid()
+
+    def body() -> None:
+        mapping = map_socket(sender, len(rings.map))
+        scribble(mapping, _tx_base(rings), _forever(parent), 2)
+
+    return child_writer(body)
+
+
+def forked_writer(sender: socket.socket, rings: Rings) -> AbstractContextManager[None]:
+    """A forked child writes through the mapping it inherited."""
+    parent = os.getpid()
+    return child_writer(lambda: scribble(rings.map, _tx_base(rings), _forever(parent), 3))
+
+
+@contextmanager
+def scm_rights_writer(sender: socket.socket, rings: Rings) -> Iterator[None]:
+    """A process that did not have the socket gets it over SCM_RIGHTS, maps
+    it and writes."""
+    parent = os.getpid()
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    size = len(rings.map)
+    base = _tx_base(rings)
+
+    def body() -> None:
+        # a process without the ring socket or its mapping...
+        rings.map.close()
+        os.closerange(3, right.fileno())
+        os.closerange(right.fileno() + 1, 4096)
+        fds = array.array("i")
+        _, ancdata, _, _ = right.recvmsg(1, socket.CMSG_LEN(fds.itemsize))
+        fds.frombytes(ancdata[0][2][: fds.itemsize])
+        with socket.socket(fileno=fds[0]) as got:  # ...until now
+            scribble(map_socket(got, size), base, _forever(parent), 4)
+
+    with child_writer(body):
+        left.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [sender.fileno()]))])
+        yield
+    left.close()
+    right.close()
+
+
+WRITERS: dict[str, Callable[[socket.socket, Rings], AbstractContextManager[None]]] = {
+    "thread": thread_writer,
+    "second-mapping": second_mapping_writer,
+    "fork": forked_writer,
+    "scm-rights": scm_rights_writer,
+}
+
+
+def _fill(tx: TxRing, seq: int) -> int:
+    """Write a good message into every TX frame and mark it VALID."""
+    for index in range(TX.frame_nr):
+        seq += 1
+        tx.write(index, user_message(16 + 4 * (seq % 100), seq))
+    return seq
+
+
+def _checked_datagrams(receiver: socket.socket, room: int) -> int:
+    """Read what arrived; every datagram is whole messages and fits a frame."""
+    count = 0
+    while True:
+        try:
+            datagram = receiver.recv(1 << 16, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return count
+        assert len(datagram) <= room, f"{len(datagram)} bytes delivered from a frame of {room}"
+        split_messages(datagram)  # raises if not whole messages
+        count += 1
+
+
+@pytest.mark.parametrize("writer", list(WRITERS), ids=list(WRITERS))
+def test_writers_cannot_change_what_the_kernel_sends(usersock_pair: tuple[socket.socket, socket.socket],
+                                                     make_rings: Callable[..., Rings], writer: str) -> None:
+    receiver, sender = usersock_pair
+    receiver.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE
+    rings = make_rings(sender, tx=TX)
+    tx = rings.tx
+    assert tx is not None
+    dest = (receiver.getsockname()[0], 0)
+    seq = delivered = 0
+    errors: dict[int, int] = {}
+    with WRITERS[writer](sender, rings):
+        for _ in range(ROUNDS):
+            seq = _fill(tx, seq)
+            try:
+                tx.send(dest, socket.MSG_DONTWAIT)
+            except OSError as err:
+                assert err.errno in RACE_ERRNOS, f"unexpected {err}"
+                errors[err.errno] = errors.get(err.errno, 0) + 1
+            delivered += _checked_datagrams(receiver, tx.room)
+    assert delivered > 0, "the race left nothing to check"
+
+    # Afterwards the ring works normally: one lap of good frames from the
+    # kernel's head (wherever the race left it) arrives whole and in order.
+    for index in range(TX.frame_nr):
+        tx.set_status(index, NL_MMAP_STATUS_UNUSED)
+    _checked_datagrams(receiver, tx.room)
+    messages = [user_message(64, n) for n in range(TX.frame_nr)]
+    for index, message in enumerate(messages):
+        tx.write(index, message)
+    assert tx.send(dest) == 64 * TX.frame_nr
+    got = []
+    while True:
+        try:
+            got.append(receiver.recv(1 << 16, socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            break
+    assert sorted(got) == sorted(messages) and len(got) == TX.frame_nr
+
+
+def test_racing_writer_against_rtnetlink(netns: str, make_rings: Callable[..., Rings]) -> None:
+    """The same race with the kernel's rtnetlink as the receiver: the parser
+    only ever sees the kernel's copy.  Requests are NLMSG_NOOP and RTM_GETLINK
+    with attributes the scribbler mangles; replies go to the RX ring."""
+    sock = netlink_socket(netns, socket.NETLINK_ROUTE)
+    try:
+        rings = make_rings(sock, rx=RX, tx=TX)
+        assert rings.tx is not None and rings.rx is not None
+        getlink = NLMSG_HDR.pack(40, 18, 1 | NLM_F_ACK, 0, 0) + bytes(16) + struct.pack("=HH4s", 8, 3, b"lo\0\0")
+        with thread_writer(sock, rings):
+            for _ in range(ROUNDS):
+                for index in range(TX.frame_nr):
+                    rings.tx.write(index, getlink)
+                try:
+                    rings.tx.send()
+                except OSError as err:
+                    assert err.errno in RACE_ERRNOS, f"unexpected {err}"
+                rings.rx.drain(idle=0.0)
+        for index in range(TX.frame_nr):
+            rings.tx.set_status(index, NL_MMAP_STATUS_UNUSED)
+        rings.rx.drain(idle=0.1)
+        for index in range(4):
+            rings.tx.write(index, getlink)
+        rings.tx.send()
+        replies = rings.rx.drain()
+        assert [NLMSG_HDR.unpack_from(m)[1] for m in replies] == [16, 2] * 4  # RTM_NEWLINK, ack
+    finally:
+        sock.close()
