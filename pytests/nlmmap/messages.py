@@ -16,6 +16,7 @@ from nlmmap.ring import NLMSG_HDR
 RTM_GETLINK = 18
 RTM_NEWADDR = 20
 RTM_GETADDR = 22
+RTM_NEWROUTE = 24
 RTM_GETROUTE = 26
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
@@ -48,6 +49,23 @@ def address_request(ifindex: int, address: str, seq: int, prefixlen: int = 32) -
     msg["index"] = ifindex
     msg["attrs"] = [("IFA_LOCAL", address), ("IFA_ADDRESS", address)]
     msg["header"]["type"] = RTM_NEWADDR
+    msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+    msg["header"]["sequence_number"] = seq
+    msg.encode()
+    return bytes(msg.data)
+
+
+def route_request(dst: str, oif: int, seq: int) -> bytes:
+    """RTM_NEWROUTE for an IPv4 /32 via a link, with NLM_F_ACK, CREATE and EXCL."""
+    msg = rtmsg()
+    msg["family"] = socket.AF_INET
+    msg["dst_len"] = 32
+    msg["table"] = 254  # main
+    msg["proto"] = 4  # static
+    msg["scope"] = 253  # link
+    msg["type"] = 1  # unicast
+    msg["attrs"] = [("RTA_DST", dst), ("RTA_OIF", oif)]
+    msg["header"]["type"] = RTM_NEWROUTE
     msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
     msg["header"]["sequence_number"] = seq
     msg.encode()
