@@ -7,7 +7,7 @@ import socket
 from collections.abc import Callable
 
 from nlmmap.abi import NL_MMAP_HDRLEN, NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_VALID, RingRequest, ring_stats
-from nlmmap.messages import message_seq, send_user, user_message
+from nlmmap.messages import has_queued, message_seq, send_user, user_message
 from nlmmap.ring import RxRing
 
 FRAME = 1024
@@ -52,7 +52,7 @@ def test_copies_keep_their_place_in_the_order(usersock_pair: tuple[socket.socket
     assert [length for _, _, length in got] == sizes
     assert [status == NL_MMAP_STATUS_COPY for status, _, _ in got] == [size > ROOM for size in sizes]
     # every COPY marker had exactly one queued message behind it
-    assert not _queue_has_data(receiver)
+    assert not has_queued(receiver)
 
 
 def test_copy_payload_is_intact(usersock_pair: tuple[socket.socket, socket.socket],
@@ -66,11 +66,3 @@ def test_copy_payload_is_intact(usersock_pair: tuple[socket.socket, socket.socke
     frame, data = got
     assert frame.status == NL_MMAP_STATUS_COPY and frame.length == len(message)
     assert data == message
-
-
-def _queue_has_data(sock: socket.socket) -> bool:
-    try:
-        sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK)
-    except BlockingIOError:
-        return False
-    return True

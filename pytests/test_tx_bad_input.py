@@ -33,7 +33,7 @@ from nlmmap.abi import (
     ring_stats,
     set_ring,
 )
-from nlmmap.messages import message_seq, send_user, user_message
+from nlmmap.messages import address_of, has_queued, message_seq, pending_datagrams, send_user, user_message
 from nlmmap.ring import NLMSG_HDR
 from nlmmap.tx import Rings, TxRing
 
@@ -41,17 +41,8 @@ TX = RingRequest(block_size=4096, block_nr=2, frame_size=1024, frame_nr=8)
 ROOM = TX.frame_size - 24
 
 
-def _dest(receiver: socket.socket) -> tuple[int, int]:
-    return (receiver.getsockname()[0], 0)
-
-
 def _seqs(receiver: socket.socket) -> list[int]:
-    out = []
-    while True:
-        try:
-            out.append(message_seq(receiver.recv(1 << 16, socket.MSG_DONTWAIT)))
-        except BlockingIOError:
-            return out
+    return [message_seq(d) for d in pending_datagrams(receiver)]
 
 
 def _send_errno(tx: TxRing, dest: tuple[int, int], flags: int = 0) -> int:
@@ -95,14 +86,14 @@ def test_malformed_frame_is_einval_and_released(tx_pair: tuple[socket.socket, so
     bad = tx.put(frame)
     tx.write(bad, frame, length=nm_len)
     tx.put(user_message(64, 3))
-    assert _send_errno(tx, _dest(receiver)) == errno.EINVAL
+    assert _send_errno(tx, address_of(receiver)) == errno.EINVAL
     # the frame before was sent, the bad one released, the one after still VALID
     assert _seqs(receiver) == [1]
     assert tx.statuses()[:3] == [NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID]
     stats = ring_stats(sender)
     assert (stats.tx_frames, stats.tx_errors) == (1, 1)
     # the ring goes on where it stopped
-    assert tx.send(_dest(receiver)) == 64
+    assert tx.send(address_of(receiver)) == 64
     assert _seqs(receiver) == [3]
 
 
@@ -112,13 +103,13 @@ def test_undefined_status_is_einval_and_left_alone(tx_pair: tuple[socket.socket,
     receiver, sender, tx = tx_pair
     tx.write(0, user_message(64, 1), status=status)
     tx.write(1, user_message(64, 2))
-    assert _send_errno(tx, _dest(receiver)) == errno.EINVAL
+    assert _send_errno(tx, address_of(receiver)) == errno.EINVAL
     assert tx.frame(0).status == status
     assert tx.frame(1).status == NL_MMAP_STATUS_VALID
     assert _seqs(receiver) == []
     assert ring_stats(sender).tx_errors == 0  # nothing was taken
     tx.set_status(0, NL_MMAP_STATUS_VALID)
-    assert tx.send(_dest(receiver)) == 128
+    assert tx.send(address_of(receiver)) == 128
     assert _seqs(receiver) == [1, 2]
 
 
@@ -127,10 +118,10 @@ def test_frame_being_written_ends_the_batch_quietly(tx_pair: tuple[socket.socket
     receiver, _, tx = tx_pair
     tx.write(0, user_message(64, 1), status=NL_MMAP_STATUS_RESERVED)
     tx.write(1, user_message(64, 2))
-    assert tx.send(_dest(receiver)) == 0
+    assert tx.send(address_of(receiver)) == 0
     assert tx.statuses()[:2] == [NL_MMAP_STATUS_RESERVED, NL_MMAP_STATUS_VALID]
     tx.set_status(0, NL_MMAP_STATUS_VALID)
-    assert tx.send(_dest(receiver)) == 128
+    assert tx.send(address_of(receiver)) == 128
     assert _seqs(receiver) == [1, 2]
 
 
@@ -148,10 +139,10 @@ def test_message_over_the_send_buffer_is_emsgsize(usersock_pair: tuple[socket.so
         send_user(sender, receiver, message)
     assert err.value.errno == errno.EMSGSIZE
     tx.put(message)
-    assert _send_errno(tx, _dest(receiver)) == errno.EMSGSIZE
+    assert _send_errno(tx, address_of(receiver)) == errno.EMSGSIZE
     assert tx.frame(0).status == NL_MMAP_STATUS_UNUSED
     tx.put(user_message(limit, 2))
-    assert tx.send(_dest(receiver)) == limit
+    assert tx.send(address_of(receiver)) == limit
 
 
 def test_unknown_port_is_econnrefused(tx_pair: tuple[socket.socket, socket.socket, TxRing]) -> None:
@@ -163,7 +154,7 @@ def test_unknown_port_is_econnrefused(tx_pair: tuple[socket.socket, socket.socke
     tx.put(user_message(32, 2))
     assert _send_errno(tx, nowhere) == errno.ECONNREFUSED
     assert tx.statuses()[:2] == [NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID]
-    assert tx.send(_dest(receiver)) == 32
+    assert tx.send(address_of(receiver)) == 32
     assert _seqs(receiver) == [2]
 
 
@@ -175,13 +166,13 @@ def test_full_receiver_with_dontwait_is_eagain(tx_pair: tuple[socket.socket, soc
     receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
     for seq in range(1, TX.frame_nr + 1):
         tx.put(user_message(900, seq))
-    assert _send_errno(tx, _dest(receiver), socket.MSG_DONTWAIT) == errno.EAGAIN
+    assert _send_errno(tx, address_of(receiver), socket.MSG_DONTWAIT) == errno.EAGAIN
     released = tx.statuses().count(NL_MMAP_STATUS_UNUSED)
     assert 1 < released < TX.frame_nr
     assert tx.statuses() == [NL_MMAP_STATUS_UNUSED] * released + [NL_MMAP_STATUS_VALID] * (TX.frame_nr - released)
     assert _seqs(receiver) == list(range(1, released))
     try:  # the next send goes on after the failed frame, until the receiver is full again
-        tx.send(_dest(receiver), socket.MSG_DONTWAIT)
+        tx.send(address_of(receiver), socket.MSG_DONTWAIT)
     except BlockingIOError:
         pass
     assert _seqs(receiver)[0] == released + 1
@@ -198,10 +189,10 @@ def test_tx_ring_is_busy_while_a_send_waits(usersock_pair: tuple[socket.socket, 
         tx.put(user_message(900, seq))
     tx.close()  # unmapped: only the running send keeps the ring busy
     result: list[int] = []
-    thread = threading.Thread(target=lambda: result.append(sender.sendto(b"", _dest(receiver))))
+    thread = threading.Thread(target=lambda: result.append(sender.sendto(b"", address_of(receiver))))
     thread.start()
     deadline = time.monotonic() + 10
-    while not _rcvbuf_full(receiver) and time.monotonic() < deadline:
+    while not has_queued(receiver) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.2)
     assert thread.is_alive(), "the send did not wait for the full receiver"
@@ -219,12 +210,3 @@ def test_tx_ring_is_busy_while_a_send_waits(usersock_pair: tuple[socket.socket, 
     assert result == [2700]
     assert seqs == [1, 2, 3]
     set_ring(sender, NETLINK_TX_RING, RingRequest(0, 0, 0, 0))
-
-
-def _rcvbuf_full(receiver: socket.socket) -> bool:
-    """Something is queued (the receive buffer of 1 KiB holds one message)."""
-    try:
-        receiver.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return False
-    return True

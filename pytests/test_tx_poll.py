@@ -19,7 +19,7 @@ from nlmmap.abi import (
     NL_MMAP_STATUS_VALID,
     RingRequest,
 )
-from nlmmap.messages import user_message
+from nlmmap.messages import address_of, user_message
 from nlmmap.tx import Rings, TxRing
 
 TX = RingRequest(block_size=4096, block_nr=1, frame_size=1024, frame_nr=4)
@@ -34,10 +34,6 @@ def tx_pair(usersock_pair: tuple[socket.socket, socket.socket],
     tx = make_rings(sender, tx=TX).tx
     assert tx is not None
     return receiver, tx
-
-
-def _dest(receiver: socket.socket) -> tuple[int, int]:
-    return (receiver.getsockname()[0], 0)
 
 
 def test_without_tx_ring_pollout_as_ever(rtnl_socket: socket.socket) -> None:
@@ -67,12 +63,12 @@ def test_pollout_is_about_the_kernel_head_only(tx_pair: tuple[socket.socket, TxR
     receiver, tx = tx_pair
     tx.put(user_message(32, 1))
     assert not tx.writable()  # frames 1-3 are free, but the head is VALID
-    assert tx.send(_dest(receiver)) == 32
+    assert tx.send(address_of(receiver)) == 32
     assert tx.writable()  # the kernel head moved to frame 1
     for seq in range(2, 6):
         tx.put(user_message(32, seq))
     assert not tx.writable()  # every frame VALID
-    assert tx.send(_dest(receiver)) == 4 * 32
+    assert tx.send(address_of(receiver)) == 4 * 32
     assert tx.writable()
 
 
@@ -91,7 +87,7 @@ def test_send_wakes_a_waiting_poller(tx_pair: tuple[socket.socket, TxRing]) -> N
     thread.start()
     time.sleep(0.5)
     assert not woke, "POLLOUT while every frame was VALID"
-    assert tx.send(_dest(receiver)) == 4 * 32
+    assert tx.send(address_of(receiver)) == 4 * 32
     thread.join()
     assert woke and woke[0] < 15, "the poller was not woken by the send"
 
@@ -104,7 +100,7 @@ def test_rx_and_tx_readiness_are_independent(usersock_pair: tuple[socket.socket,
     poller = select.poll()
     poller.register(receiver, select.POLLIN | select.POLLOUT)
     assert dict(poller.poll(0)).get(receiver.fileno()) == select.POLLOUT
-    sender.sendto(user_message(32, 1), (receiver.getsockname()[0], 0))
+    sender.sendto(user_message(32, 1), address_of(receiver))
     assert dict(poller.poll(0)).get(receiver.fileno()) == select.POLLIN | select.POLLOUT
     rings.tx.put(user_message(32, 2))
     assert dict(poller.poll(0)).get(receiver.fileno()) == select.POLLIN

@@ -24,11 +24,13 @@ from nlmmap.messages import (
     NETLINK_EXT_ACK,
     RTM_GETLINK,
     ack_error,
+    address_of,
     address_request,
     dump_request,
     ext_ack_text,
     message_seq,
     noop_request,
+    pending_datagrams,
     send_user,
     user_message,
 )
@@ -40,24 +42,10 @@ TX = RingRequest(block_size=4096, block_nr=4, frame_size=1024, frame_nr=16)
 RX = RingRequest(block_size=16384, block_nr=8, frame_size=4096, frame_nr=32)
 
 
-def _dest(receiver: socket.socket) -> tuple[int, int]:
-    return (receiver.getsockname()[0], 0)
-
-
-def _received(receiver: socket.socket) -> list[bytes]:
-    """Every datagram waiting on a plain socket."""
-    out = []
-    while True:
-        try:
-            out.append(receiver.recv(1 << 16, socket.MSG_DONTWAIT))
-        except BlockingIOError:
-            return out
-
-
 def test_empty_send_without_tx_ring_is_enodata(usersock_pair: tuple[socket.socket, socket.socket]) -> None:
     receiver, sender = usersock_pair
     with pytest.raises(OSError) as err:
-        sender.sendto(b"", _dest(receiver))
+        sender.sendto(b"", address_of(receiver))
     assert err.value.errno == errno.ENODATA
 
 
@@ -66,8 +54,8 @@ def test_no_valid_frame_sends_nothing(usersock_pair: tuple[socket.socket, socket
     receiver, sender = usersock_pair
     tx = make_rings(sender, tx=TX).tx
     assert tx is not None
-    assert tx.send(_dest(receiver)) == 0
-    assert _received(receiver) == []
+    assert tx.send(address_of(receiver)) == 0
+    assert pending_datagrams(receiver) == []
     assert ring_stats(sender).tx_frames == 0
 
 
@@ -82,8 +70,8 @@ def test_frames_are_sent_in_order_as_datagrams(usersock_pair: tuple[socket.socke
     messages = [user_message(size, seq) for seq, size in enumerate(sizes, 1)]
     for message in messages:
         tx.put(message)
-    assert tx.send(_dest(receiver)) == sum(sizes)
-    assert _received(receiver) == messages
+    assert tx.send(address_of(receiver)) == sum(sizes)
+    assert pending_datagrams(receiver) == messages
     assert tx.statuses() == [NL_MMAP_STATUS_UNUSED] * TX.frame_nr
     stats = ring_stats(sender)
     assert (stats.tx_frames, stats.tx_errors) == (len(sizes), 0)
@@ -101,8 +89,8 @@ def test_batch_wraps_around_the_ring(usersock_pair: tuple[socket.socket, socket.
             seq += 1
             expected.append(user_message(64, seq))
             tx.put(expected[-1])
-        assert tx.send(_dest(receiver)) == 64 * batch
-        assert _received(receiver) == expected
+        assert tx.send(address_of(receiver)) == 64 * batch
+        assert pending_datagrams(receiver) == expected
 
 
 def test_one_frame_with_several_messages_is_one_sendmsg(usersock_pair: tuple[socket.socket, socket.socket],
@@ -112,20 +100,20 @@ def test_one_frame_with_several_messages_is_one_sendmsg(usersock_pair: tuple[soc
     assert tx is not None
     frame = b"".join(user_message(40, seq) for seq in (1, 2, 3))
     tx.put(frame)
-    assert tx.send(_dest(receiver)) == len(frame)
-    (datagram,) = _received(receiver)
+    assert tx.send(address_of(receiver)) == len(frame)
+    (datagram,) = pending_datagrams(receiver)
     assert [message_seq(m) for m in split_messages(datagram)] == [1, 2, 3]
 
 
 def test_connected_destination_applies(usersock_pair: tuple[socket.socket, socket.socket],
                                        make_rings: Callable[..., Rings]) -> None:
     receiver, sender = usersock_pair
-    sender.connect(_dest(receiver))
+    sender.connect(address_of(receiver))
     tx = make_rings(sender, tx=TX).tx
     assert tx is not None
     tx.put(user_message(32, 5))
     assert tx.send() == 32
-    assert [message_seq(m) for m in _received(receiver)] == [5]
+    assert [message_seq(m) for m in pending_datagrams(receiver)] == [5]
 
 
 def test_sendmsg_with_data_still_works(usersock_pair: tuple[socket.socket, socket.socket],
@@ -138,9 +126,9 @@ def test_sendmsg_with_data_still_works(usersock_pair: tuple[socket.socket, socke
     tx.write(0, user_message(32, 1))  # VALID, but not sent by a data send
     big = user_message(TX.frame_size * 2, 2)
     send_user(sender, receiver, big)
-    assert _received(receiver) == [big]
+    assert pending_datagrams(receiver) == [big]
     assert tx.frame(0).status == NL_MMAP_STATUS_VALID
-    assert tx.send(_dest(receiver)) == 32
+    assert tx.send(address_of(receiver)) == 32
 
 
 def test_tx_ring_follows_rx_ring_in_the_mapping(usersock_pair: tuple[socket.socket, socket.socket],
@@ -152,8 +140,8 @@ def test_tx_ring_follows_rx_ring_in_the_mapping(usersock_pair: tuple[socket.sock
     assert rings.rx is not None and rings.tx is not None
     assert rings.tx.offset(0) == RX.size
     rings.tx.put(user_message(48, 9))
-    assert rings.tx.send(_dest(receiver)) == 48
-    assert [message_seq(m) for m in _received(receiver)] == [9]
+    assert rings.tx.send(address_of(receiver)) == 48
+    assert [message_seq(m) for m in pending_datagrams(receiver)] == [9]
     assert rings.rx.statuses() == [NL_MMAP_STATUS_UNUSED] * RX.frame_nr
     for length in (RX.size, TX.size, RX.size + TX.size + 4096):
         with pytest.raises(OSError) as err:
@@ -167,8 +155,8 @@ def test_tx_ring_alone_maps_at_offset_zero(usersock_pair: tuple[socket.socket, s
     try:
         assert tx.base == 0
         tx.put(user_message(20, 3))
-        assert tx.send(_dest(receiver)) == 20
-        assert [message_seq(m) for m in _received(receiver)] == [3]
+        assert tx.send(address_of(receiver)) == 20
+        assert [message_seq(m) for m in pending_datagrams(receiver)] == [3]
     finally:
         tx.close()
 
@@ -247,7 +235,7 @@ def test_tx_ring_replaced_and_torn_down(usersock_pair: tuple[socket.socket, sock
     set_ring(sender, NETLINK_TX_RING, TX)
     set_ring(sender, NETLINK_TX_RING, RingRequest(0, 0, 0, 0))
     with pytest.raises(OSError) as err:
-        sender.sendto(b"", _dest(receiver))
+        sender.sendto(b"", address_of(receiver))
     assert err.value.errno == errno.ENODATA
 
 

@@ -25,7 +25,7 @@ import pytest
 
 from nlmmap.abi import NL_MMAP_HDRLEN, NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID, RingRequest
 from nlmmap.frames import map_socket
-from nlmmap.messages import NLM_F_ACK, user_message
+from nlmmap.messages import NLM_F_ACK, address_of, pending_datagrams, user_message
 from nlmmap.netns import netlink_socket
 from nlmmap.ring import NLMSG_HDR, split_messages
 from nlmmap.tx import Rings, TxRing
@@ -177,7 +177,7 @@ def test_writers_cannot_change_what_the_kernel_sends(usersock_pair: tuple[socket
     rings = make_rings(sender, tx=TX)
     tx = rings.tx
     assert tx is not None
-    dest = (receiver.getsockname()[0], 0)
+    dest = address_of(receiver)
     seq = delivered = 0
     errors: dict[int, int] = {}
     with WRITERS[writer](sender, rings):
@@ -200,12 +200,7 @@ def test_writers_cannot_change_what_the_kernel_sends(usersock_pair: tuple[socket
     for index, message in enumerate(messages):
         tx.write(index, message)
     assert tx.send(dest) == 64 * TX.frame_nr
-    got = []
-    while True:
-        try:
-            got.append(receiver.recv(1 << 16, socket.MSG_DONTWAIT))
-        except BlockingIOError:
-            break
+    got = pending_datagrams(receiver)
     assert sorted(got) == sorted(messages) and len(got) == TX.frame_nr
 
 

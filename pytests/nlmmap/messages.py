@@ -41,35 +41,32 @@ def dump_request(rtm_type: int, seq: int = 1) -> bytes:
     return bytes(msg.data)
 
 
-def address_request(ifindex: int, address: str, seq: int, prefixlen: int = 32) -> bytes:
-    """RTM_NEWADDR for an IPv4 address, with NLM_F_ACK, CREATE and EXCL."""
-    msg = ifaddrmsg()
-    msg["family"] = socket.AF_INET
-    msg["prefixlen"] = prefixlen
-    msg["index"] = ifindex
-    msg["attrs"] = [("IFA_LOCAL", address), ("IFA_ADDRESS", address)]
-    msg["header"]["type"] = RTM_NEWADDR
+def _new_request(msg: ifaddrmsg | rtmsg, msg_type: int, seq: int, fields: dict[str, object],
+                 attrs: list[tuple[str, object]]) -> bytes:
+    """An RTM_NEW* request with NLM_F_ACK, CREATE and EXCL."""
+    for key, value in fields.items():
+        msg[key] = value
+    msg["attrs"] = attrs
+    msg["header"]["type"] = msg_type
     msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
     msg["header"]["sequence_number"] = seq
     msg.encode()
     return bytes(msg.data)
+
+
+def address_request(ifindex: int, address: str, seq: int, prefixlen: int = 32) -> bytes:
+    """RTM_NEWADDR for an IPv4 address."""
+    return _new_request(ifaddrmsg(), RTM_NEWADDR, seq,
+                        {"family": socket.AF_INET, "prefixlen": prefixlen, "index": ifindex},
+                        [("IFA_LOCAL", address), ("IFA_ADDRESS", address)])
 
 
 def route_request(dst: str, oif: int, seq: int) -> bytes:
-    """RTM_NEWROUTE for an IPv4 /32 via a link, with NLM_F_ACK, CREATE and EXCL."""
-    msg = rtmsg()
-    msg["family"] = socket.AF_INET
-    msg["dst_len"] = 32
-    msg["table"] = 254  # main
-    msg["proto"] = 4  # static
-    msg["scope"] = 253  # link
-    msg["type"] = 1  # unicast
-    msg["attrs"] = [("RTA_DST", dst), ("RTA_OIF", oif)]
-    msg["header"]["type"] = RTM_NEWROUTE
-    msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-    msg["header"]["sequence_number"] = seq
-    msg.encode()
-    return bytes(msg.data)
+    """RTM_NEWROUTE for an IPv4 /32 via a link, in the main table."""
+    return _new_request(rtmsg(), RTM_NEWROUTE, seq,
+                        {"family": socket.AF_INET, "dst_len": 32, "table": 254, "proto": 4,  # static
+                         "scope": 253, "type": 1},  # link scope, unicast
+                        [("RTA_DST", dst), ("RTA_OIF", oif)])
 
 
 def noop_request(seq: int) -> bytes:
@@ -127,9 +124,33 @@ def message_seq(message: bytes) -> int:
     return NLMSG_HDR.unpack_from(message)[3]
 
 
+def address_of(sock: socket.socket) -> tuple[int, int]:
+    """The (port id, groups) address that unicasts to a bound socket."""
+    return (sock.getsockname()[0], 0)
+
+
 def send_user(sender: socket.socket, receiver: socket.socket, message: bytes, flags: int = 0) -> None:
     """Unicast one message from one USERSOCK socket to another."""
-    sender.sendto(message, flags, (receiver.getsockname()[0], 0))
+    sender.sendto(message, flags, address_of(receiver))
+
+
+def pending_datagrams(sock: socket.socket) -> list[bytes]:
+    """Every datagram waiting on a socket without an RX ring, read now."""
+    out = []
+    while True:
+        try:
+            out.append(sock.recv(1 << 16, socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            return out
+
+
+def has_queued(sock: socket.socket) -> bool:
+    """Is anything waiting in the socket's receive queue?"""
+    try:
+        sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def send_group(sender: socket.socket, group: int, message: bytes) -> None:
