@@ -22,6 +22,7 @@ from nlmmap.abi import (
 )
 from nlmmap.messages import (
     NETLINK_EXT_ACK,
+    NETLINK_NETFILTER,
     RTM_GETLINK,
     ack_error,
     address_of,
@@ -29,12 +30,13 @@ from nlmmap.messages import (
     dump_request,
     ext_ack_text,
     message_seq,
+    nftables_batch,
     noop_request,
     pending_datagrams,
     send_user,
     user_message,
 )
-from nlmmap.netns import ifindex, ip_batch, ipv4_addresses, netlink_socket
+from nlmmap.netns import ifindex, ip, ip_batch, ipv4_addresses, netlink_socket
 from nlmmap.ring import NLMSG_DONE, NLMSG_ERROR, message_type, split_messages
 from nlmmap.tx import Rings, TxRing
 
@@ -261,3 +263,19 @@ def test_rx_and_tx_rings_together_without_enobufs(make_rings: Callable[..., Ring
         assert (stats.rx_drops, stats.tx_frames, stats.tx_errors) == (0, 20 * TX.frame_nr, 0)
     finally:
         sock.close()
+
+
+def test_nfnetlink_batch_in_one_frame(netns: str, make_rings: Callable[..., Rings]) -> None:
+    """A frame is one sendmsg(): an nfnetlink batch (BEGIN, requests, END)
+    in one frame is one transaction for nf_tables, as in one buffer today."""
+    sock = netlink_socket(netns, NETLINK_NETFILTER)
+    try:
+        rings = make_rings(sock, rx=RX, tx=TX)
+        assert rings.rx is not None and rings.tx is not None
+        batch = nftables_batch("ringtable", seq=10)
+        rings.tx.put(batch)
+        assert rings.tx.send() == len(batch)
+        assert [ack_error(m) for m in rings.rx.drain()] == [(0, 11)]
+    finally:
+        sock.close()
+    assert "table inet ringtable" in ip("netns", "exec", netns, "nft", "list", "tables")

@@ -69,6 +69,35 @@ def route_request(dst: str, oif: int, seq: int) -> bytes:
                         [("RTA_DST", dst), ("RTA_OIF", oif)])
 
 
+NETLINK_NETFILTER = 12
+NFNL_MSG_BATCH_BEGIN = 0x10
+NFNL_MSG_BATCH_END = 0x11
+NFNL_SUBSYS_NFTABLES = 10
+NFT_MSG_NEWTABLE = 0
+NFTA_TABLE_NAME = 1
+NFPROTO_INET = 1
+NFGENMSG = struct.Struct("!BBH")  # family, version, res_id (big endian)
+
+
+def nftables_batch(table: str, seq: int) -> bytes:
+    """An nfnetlink batch (BEGIN, NFT_MSG_NEWTABLE with NLM_F_ACK, END) that
+    creates an inet table: what `nft add table inet <table>` sends."""
+
+    def message(msg_type: int, flags: int, seq: int, family: int, res_id: int, attrs: bytes = b"") -> bytes:
+        body = NFGENMSG.pack(family, 0, res_id) + attrs
+        return NLMSG_HDR.pack(NLMSG_HDR.size + len(body), msg_type, flags, seq, 0) + body
+
+    name = table.encode() + b"\0"
+    attr = struct.pack("=HH", 4 + len(name), NFTA_TABLE_NAME) + name
+    attr += bytes(-len(attr) % 4)
+    return b"".join([
+        message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES),
+        message(NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK,
+                seq + 1, NFPROTO_INET, 0, attr),
+        message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq + 2, 0, NFNL_SUBSYS_NFTABLES),
+    ])
+
+
 def noop_request(seq: int) -> bytes:
     """NLMSG_NOOP with NLM_F_ACK: any netlink family acks it with error 0."""
     return NLMSG_HDR.pack(NLMSG_HDR.size, 1, NLM_F_REQUEST | NLM_F_ACK, seq, 0)
