@@ -2,7 +2,7 @@
 #
 #   make            set-up, patched kernel, boot it and show what the series does
 #   make check      every suite: harness tests, checkpatch, in-guest pytest, the series'
-#                   kselftests, upstream nft_queue.sh
+#                   kselftests, upstream nft_queue.sh (socket mode and ring mode)
 #   make tree       the kernel tree with patches/ applied (build/linux)
 #   make series     export build/linux's commits back into patches/
 #   make kernel     configure and build build/linux into build/kbuild
@@ -33,7 +33,7 @@ demo: kernel
 	@$(VM)/job.sh demo
 
 check: kernel
-	@$(VM)/job.sh host checkpatch guest kselftest nft_queue
+	@$(VM)/job.sh host checkpatch guest kselftest nft_queue nft_queue_ring
 
 series: setup
 	@$(VM)/series.sh

@@ -78,7 +78,7 @@ for suite in "$@"; do
 		log "checkpatch: --strict on patches/"
 		checkpatch_suite >"$RESULTS/checkpatch.tap"
 		;;
-	guest | kselftest | nft_queue | demo) vm_suites+=("$suite") ;;
+	guest | kselftest | nft_queue | nft_queue_ring | demo) vm_suites+=("$suite") ;;
 	*) die "unknown suite '$suite'" ;;
 	esac
 done
@@ -87,15 +87,18 @@ if [[ ${#vm_suites[@]} -gt 0 ]]; then
 	"$ROOT/vm/run.sh" "${vm_suites[@]}"
 fi
 
-if [[ " ${vm_suites[*]} " == *" nft_queue "* ]]; then
+if [[ " ${vm_suites[*]} " == *" nft_queue"[\ _]* ]]; then
 	# Under emulation with KASAN some upstream checks fail on the base too:
-	# run the same script on the bare base and judge the difference.
+	# run the script (socket mode: the base has no rings) on the bare base and
+	# judge both patched runs, socket and ring mode, against it.
 	base_kbuild=$("$ROOT/vm/base-kernel.sh")
 	RESULTS=$RESULTS/base KBUILD=$base_kbuild "$ROOT/vm/run.sh" nft_queue ||
 		log "the base kernel run failed; see $RESULTS/base"
-	if [[ -f $RESULTS/nft_queue.tap ]]; then
-		mv "$RESULTS/nft_queue.tap" "$RESULTS/nft_queue.patched.tap"
-		harness basediff "$RESULTS/base/nft_queue.tap" "$RESULTS/nft_queue.patched.tap" >"$RESULTS/nft_queue.tap"
-	fi
+	for suite in nft_queue nft_queue_ring; do
+		if [[ -f $RESULTS/$suite.tap ]]; then
+			mv "$RESULTS/$suite.tap" "$RESULTS/$suite.patched.tap"
+			harness basediff "$RESULTS/base/nft_queue.tap" "$RESULTS/$suite.patched.tap" >"$RESULTS/$suite.tap"
+		fi
+	done
 fi
 harness report "$RESULTS"

@@ -109,25 +109,33 @@ def parse_packet(message: bytes) -> Packet:
     return Packet(queue, packet_id, attrs.get(NFQA_PAYLOAD, b""), cap_len, mark)
 
 
-def _config(sock: socket.socket, queue: int, body: bytes) -> None:
-    """One NFQNL_MSG_CONFIG with NLM_F_ACK, on a socket without rings yet."""
-    sock.send(queue_message(NFQNL_MSG_CONFIG, queue, body, flags=NLM_F_REQUEST | NLM_F_ACK))
-    (ack,) = [m for m in split_messages(sock.recv(1 << 16)) if message_type(m) == NLMSG_ERROR]
-    error, _ = ack_error(ack)
+def _config(sock: socket.socket, queue: int, body: bytes, ack: bool = True) -> None:
+    """One NFQNL_MSG_CONFIG; with ack, wait for it (a socket without an RX ring)."""
+    sock.send(queue_message(NFQNL_MSG_CONFIG, queue, body, flags=NLM_F_REQUEST | (NLM_F_ACK if ack else 0)))
+    if not ack:
+        return
+    (ack_message,) = [m for m in split_messages(sock.recv(1 << 16)) if message_type(m) == NLMSG_ERROR]
+    error, _ = ack_error(ack_message)
     if error:
         raise OSError(error, f"nfqueue config of queue {queue} failed")
 
 
 def bind_queue(sock: socket.socket, queue: int, copy_range: int = 0xFFFF, flags: int = 0,
-               maxlen: int | None = None) -> None:
-    """Bind the socket to a queue and ask for packet copies of up to copy_range bytes."""
-    _config(sock, queue, attr(NFQA_CFG_CMD, struct.pack("!BBH", NFQNL_CFG_CMD_BIND, 0, 0)))
-    _config(sock, queue, attr(NFQA_CFG_PARAMS, struct.pack("!IB", copy_range, NFQNL_COPY_PACKET)))
+               maxlen: int | None = None, ack: bool = True) -> None:
+    """Bind the socket to a queue and ask for packet copies of up to copy_range
+    bytes; ack=False on a socket whose acks would land in its RX ring."""
+    _config(sock, queue, attr(NFQA_CFG_CMD, struct.pack("!BBH", NFQNL_CFG_CMD_BIND, 0, 0)), ack)
+    _config(sock, queue, attr(NFQA_CFG_PARAMS, struct.pack("!IB", copy_range, NFQNL_COPY_PACKET)), ack)
     if flags:
         _config(sock, queue, attr(NFQA_CFG_FLAGS, struct.pack("!I", flags))
-                + attr(NFQA_CFG_MASK, struct.pack("!I", flags)))
+                + attr(NFQA_CFG_MASK, struct.pack("!I", flags)), ack)
     if maxlen is not None:
-        _config(sock, queue, attr(NFQA_CFG_QUEUE_MAXLEN, struct.pack("!I", maxlen)))
+        _config(sock, queue, attr(NFQA_CFG_QUEUE_MAXLEN, struct.pack("!I", maxlen)), ack)
+
+
+def unbind_queue(sock: socket.socket, queue: int) -> None:
+    """Unbind (no ack: it would land in the RX ring); queued packets are dropped."""
+    _config(sock, queue, attr(NFQA_CFG_CMD, struct.pack("!BBH", NFQNL_CFG_CMD_UNBIND, 0, 0)), ack=False)
 
 
 class RingQueue:

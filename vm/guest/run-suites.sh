@@ -55,6 +55,9 @@ for suite in "$@"; do
 	guest) run_pytest guest "$ROOT/pytests" ;;
 	kselftest) run_kselftests kselftest "$NLMMAP_TREE/tools/testing/selftests/net/netlink_mmap" rx_ring tx_ring ;;
 	nft_queue) run_shell_selftest nft_queue "$NLMMAP_TREE/tools/testing/selftests/net/netfilter" nft_queue.sh ;;
+	# the same script with every nf_queue listener on RX and TX rings
+	nft_queue_ring) NF_QUEUE_RING=1 run_shell_selftest nft_queue_ring \
+		"$NLMMAP_TREE/tools/testing/selftests/net/netfilter" nft_queue.sh ;;
 	demo) "$VENV/bin/python3" "$ROOT/vm/guest/demo.py" "$results/demo.tap" 2>&1 | sed 's/^/nlmmap-guest: /' ;;
 	*) say "unknown suite $suite" ;;
 	esac
