@@ -17,7 +17,7 @@ import pytest
 
 from nlmmap.abi import RingRequest, ring_stats
 from nlmmap.messages import NETLINK_NETFILTER
-from nlmmap.netns import enter, inside, ip, netlink_socket
+from nlmmap.netns import inside, ip, netlink_socket
 from nlmmap.nfqueue import (
     NF_ACCEPT,
     NF_DROP,
@@ -31,31 +31,27 @@ from nlmmap.nfqueue import (
     verdict_batch,
 )
 from nlmmap.process import fork_child, wait_child
+from nlmmap.traffic import (
+    MARK_DROPPED,
+    PORT,
+    collect,
+    datagram,
+    load_rules,
+    queue_counters,
+    received,
+    send_flows,
+    udp_data,
+)
 
-PORT = 9999
-MARK_DROPPED = 0x42
 RX = RingRequest(block_size=4096, block_nr=256, frame_size=2048, frame_nr=512)
 TX = RingRequest(block_size=4096, block_nr=4, frame_size=4096, frame_nr=4)
 SO_RCVBUFFORCE = 33
-
-RULES = f"""
-table inet nlmmap {{
-    chain to_queue {{
-        type filter hook output priority 0; policy accept;
-        udp dport {PORT} queue num 0
-    }}
-    chain after_queue {{
-        type filter hook output priority 10; policy accept;
-        meta mark {MARK_DROPPED} counter drop
-    }}
-}}
-"""
 
 
 @pytest.fixture
 def nfq_netns(netns: str) -> str:
     """The netns with the queueing rules loaded."""
-    ip("netns", "exec", netns, "nft", "-f", "-", stdin=RULES)
+    load_rules(netns)
     return netns
 
 
@@ -90,59 +86,6 @@ def make_queue(nfq_netns: str) -> Iterator[Callable[..., RingQueue]]:
     for ring_queue in queues:
         ring_queue.close()
         ring_queue.sock.close()
-
-
-def send_flows(netns: str, flows: int, per_flow: int, sizes: list[int]) -> list[int]:
-    """Child processes, one per flow, each sending per_flow UDP datagrams
-    ("flow:seq" padded to the sizes in turn); their pids."""
-
-    def flow(number: int) -> Callable[[], None]:
-        def body() -> None:
-            enter(netns)
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                for seq in range(per_flow):
-                    size = sizes[seq % len(sizes)]
-                    sock.sendto(datagram(number, seq, size), ("127.0.0.1", PORT))
-        return body
-
-    return [fork_child(flow(n)) for n in range(flows)]
-
-
-def datagram(flow: int, seq: int, size: int) -> bytes:
-    head = f"{flow}:{seq}:".encode()
-    return head + bytes((flow * 31 + seq + i) & 0xFF for i in range(size - len(head)))
-
-
-def udp_data(packet: Packet) -> bytes:
-    """The UDP payload of a queued IPv4 packet."""
-    ihl = (packet.payload[0] & 0x0F) * 4
-    return packet.payload[ihl + 8 :]
-
-
-def queue_counters(netns: str, queue: int) -> dict[str, int]:
-    """/proc/net/netfilter/nfnetlink_queue of the netns, for one queue."""
-    names = ["queue", "portid", "total", "copy_mode", "copy_range", "dropped", "user_dropped", "id_sequence"]
-    for line in ip("netns", "exec", netns, "cat", "/proc/net/netfilter/nfnetlink_queue").splitlines():
-        values = [int(v) for v in line.split()[: len(names)]]
-        if values[0] == queue:
-            return dict(zip(names, values))
-    raise LookupError(f"queue {queue} not bound")
-
-
-def collect(queue: RingQueue, count: int, on_packet: Callable[[Packet], None], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    seen = 0
-    while seen < count:
-        for packet in queue.packets():
-            on_packet(packet)
-            seen += 1
-        if seen < count and not queue.rx.wait(timeout=max(0.1, deadline - time.monotonic())):
-            raise TimeoutError(f"{seen} of {count} packets arrived")
-
-
-def received(receiver: socket.socket, count: int, timeout: float = 30) -> list[bytes]:
-    receiver.settimeout(timeout)
-    return [receiver.recv(1 << 16) for _ in range(count)]
 
 
 def test_ring_order_is_packet_id_order_and_batch_verdicts_cover_seen_packets(

@@ -2,8 +2,9 @@
 
 Prints the kernel release and the feature's config state, then reads a
 route dump from a live RX ring next to the same dump through recvmsg(),
-and adds routes with one send of a TX ring whose acks come back in the RX
-ring, with the rings' counters.  Each check is a TAP point, so `make` fails
+adds routes with one send of a TX ring whose acks come back in the RX
+ring, and passes packets through an nfqueue on the rings (packets in RX
+frames, batch verdicts from the TX ring), with the counters of both sides.  Each check is a TAP point, so `make` fails
 loudly when the kernel shown is not the one just built or the ring does
 not work.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -21,9 +23,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from guestinfo import expected, running_build_id, running_config  # noqa: E402
 from harness.results import tap_document  # noqa: E402
 from nlmmap.abi import RingRequest, ring_stats  # noqa: E402
-from nlmmap.messages import RTM_GETROUTE, ack_error, dump_request, route_request, rtnl_key  # noqa: E402
-from nlmmap.netns import add_dummies, ifindex, ip, netlink_socket  # noqa: E402
+from nlmmap.messages import (  # noqa: E402
+    NETLINK_NETFILTER,
+    RTM_GETROUTE,
+    ack_error,
+    dump_request,
+    route_request,
+    rtnl_key,
+)
+from nlmmap.netns import add_dummies, ifindex, inside, ip, netlink_socket  # noqa: E402
+from nlmmap.nfqueue import NF_ACCEPT, Packet, RingQueue, bind_queue, verdict_batch  # noqa: E402
+from nlmmap.process import wait_child  # noqa: E402
 from nlmmap.ring import NLMSG_DONE, RxRing, message_type, recv_until_done, split_messages  # noqa: E402
+from nlmmap.traffic import collect, load_rules, queue_counters, received, send_flows  # noqa: E402
 from nlmmap.tx import open_rings  # noqa: E402
 
 TX_ROUTES = 200
@@ -98,6 +110,61 @@ def show_tx_ring() -> bool:
         ip("netns", "del", netns)
 
 
+def show_nfqueue() -> bool:
+    """Four processes send 100 UDP packets each into nfqueue 0; the daemon
+    reads them from its RX ring and accepts them with a batch verdict from
+    its TX ring every 32 packets; both sides' counters must agree."""
+    netns = "nlmmap-demo-nfq"
+    ip("netns", "add", netns)
+    try:
+        ip("link", "set", "lo", "up", netns=netns)
+        load_rules(netns)
+        with inside(netns):
+            receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receiver.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE
+        receiver.bind(("127.0.0.1", 9999))
+        sock = netlink_socket(netns, NETLINK_NETFILTER)
+        sock.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
+        bind_queue(sock, 0)
+        queue = RingQueue(sock, RingRequest(4096, 128, 2048, 256), RingRequest(4096, 1, 4096, 1))
+        ids: list[int] = []
+        in_order = True
+
+        def on_packet(packet: Packet) -> None:
+            nonlocal in_order
+            in_order = in_order and (not ids or packet.id > ids[-1])
+            ids.append(packet.id)
+            if len(ids) % 32 == 0:
+                queue.send_verdicts([verdict_batch(0, packet.id, NF_ACCEPT)])
+
+        pids = send_flows(netns, 4, 100, [64])
+        collect(queue, 400, on_packet)
+        queue.send_verdicts([verdict_batch(0, ids[-1], NF_ACCEPT)])
+        senders_ok = all(wait_child(pid) == 0 for pid in pids)
+        delivered = len(received(receiver, 400))
+        counters = queue_counters(netns, 0)
+        stats = ring_stats(sock)
+        queue.close()
+        sock.close()
+        receiver.close()
+        print("NFQUEUE rings    queue 0, RX 256 frames of 2048 bytes, TX 1 frame; 4 senders x 100 UDP packets")
+        print(f"  daemon         {len(ids)} packets read from frames, ids {ids[0]}..{ids[-1]} "
+              f"{'strictly rising' if in_order else 'OUT OF ORDER'}, "
+              f"{(len(ids) + 31) // 32} batch verdicts from the TX ring")
+        print(f"  receiver       {delivered} packets delivered after the verdicts")
+        print(f"  queue          {counters['total']} waiting, {counters['dropped']} dropped, "
+              f"{counters['user_dropped']} user-dropped, id sequence {counters['id_sequence']}")
+        print(f"  rings          RX {stats.rx_frames} frames, {stats.rx_copies} COPY, {stats.rx_drops} dropped; "
+              f"TX {stats.tx_frames} frames sent")
+        return (senders_ok and in_order and delivered == 400 and counters["total"] == 0
+                and counters["user_dropped"] == 0 and stats.rx_frames == 400)
+    except (OSError, TimeoutError) as err:
+        print(f"NFQUEUE rings    failed: {err}")
+        return False
+    finally:
+        ip("netns", "del", netns)
+
+
 def main() -> int:
     tap_path = Path(sys.argv[1])
     points: list[str] = []
@@ -118,6 +185,7 @@ def main() -> int:
 
     check(show_rx_ring(), "a route dump read from the RX ring equals the recvmsg() dump")
     check(show_tx_ring(), "routes added with one TX ring send, acks read from the RX ring")
+    check(show_nfqueue(), "nfqueue packets read from the RX ring in id order, batch verdicts from the TX ring")
     tap_path.write_text(tap_document(points))
     return 0
 
