@@ -41,15 +41,10 @@ def rtnl_socket() -> Iterator[socket.socket]:
 @pytest.fixture
 def netns() -> Iterator[str]:
     """A fresh, empty network namespace (lo up), deleted after the test."""
-    from nlmmap.netns import ip
+    from nlmmap.netns import scratch_netns
 
-    name = f"nlmmap-{os.getpid()}-{next(_netns_ids)}"
-    ip("netns", "add", name)
-    try:
-        ip("link", "set", "lo", "up", netns=name)
+    with scratch_netns(f"nlmmap-{os.getpid()}-{next(_netns_ids)}") as name:
         yield name
-    finally:
-        ip("netns", "del", name)
 
 
 _netns_ids = itertools.count()

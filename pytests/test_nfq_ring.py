@@ -32,6 +32,7 @@ from nlmmap.nfqueue import (
 )
 from nlmmap.process import fork_child, wait_child
 from nlmmap.traffic import (
+    BYPASS_PORT,
     MARK_DROPPED,
     PORT,
     collect,
@@ -55,13 +56,18 @@ def nfq_netns(netns: str) -> str:
     return netns
 
 
-@pytest.fixture
-def receiver(nfq_netns: str) -> Iterator[socket.socket]:
-    """The UDP socket the queued packets are addressed to."""
-    with inside(nfq_netns):
+def udp_receiver(netns: str, port: int) -> socket.socket:
+    with inside(netns):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
-    sock.bind(("127.0.0.1", PORT))
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+@pytest.fixture
+def receiver(nfq_netns: str) -> Iterator[socket.socket]:
+    """The UDP socket the packets queued to queue 0 are addressed to."""
+    sock = udp_receiver(nfq_netns, PORT)
     try:
         yield sock
     finally:
@@ -279,3 +285,42 @@ def test_unbind_and_rebind(nfq_netns: str, receiver: socket.socket,
     receiver.settimeout(1)
     with pytest.raises(socket.timeout):
         receiver.recv(1 << 16)
+
+
+def test_queue_full_drops_are_counted(nfq_netns: str, receiver: socket.socket,
+                                      make_queue: Callable[..., RingQueue]) -> None:
+    """maxlen 8: the overflow is dropped and counted by the queue as on the
+    socket path; the eight queued ones are delivered after the verdict."""
+    queue = make_queue(maxlen=8)
+    assert all(wait_child(pid) == 0 for pid in send_flows(nfq_netns, 1, 30, [64]))
+    counters = queue_counters(nfq_netns, 0)
+    assert (counters["total"], counters["dropped"], counters["user_dropped"]) == (8, 22, 0)
+    packets: list[Packet] = []
+    collect(queue, 8, packets.append)
+    queue.send_verdicts([verdict_batch(0, packets[-1].id, NF_ACCEPT)])
+    assert [udp_data(p) for p in packets] == received(receiver, 8)
+
+
+def test_bypass_once_the_daemon_is_gone(nfq_netns: str, make_queue: Callable[..., RingQueue]) -> None:
+    """A `queue ... bypass` rule: while a ring daemon listens, packets go
+    through it; after it closed its socket, they pass without it."""
+    bypass_receiver = udp_receiver(nfq_netns, BYPASS_PORT)
+    try:
+        queue = make_queue(1)
+        pids = send_flows(nfq_netns, 1, 5, [64], port=BYPASS_PORT)
+        packets: list[Packet] = []
+        collect(queue, 5, packets.append)
+        assert all(wait_child(pid) == 0 for pid in pids)
+        bypass_receiver.settimeout(1)
+        with pytest.raises(socket.timeout):
+            bypass_receiver.recv(1 << 16)  # held by the daemon
+        queue.send_verdicts([verdict_batch(1, packets[-1].id, NF_ACCEPT)])
+        assert len(received(bypass_receiver, 5)) == 5
+        queue.close()
+        queue.sock.close()
+        assert all(wait_child(pid) == 0 for pid in send_flows(nfq_netns, 1, 5, [64], port=BYPASS_PORT))
+        assert len(received(bypass_receiver, 5)) == 5
+        with pytest.raises(LookupError):
+            queue_counters(nfq_netns, 1)
+    finally:
+        bypass_receiver.close()

@@ -44,6 +44,17 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
+@contextmanager
+def scratch_netns(name: str) -> Iterator[str]:
+    """A fresh network namespace (lo up), deleted afterwards."""
+    ip("netns", "add", name)
+    try:
+        ip("link", "set", "lo", "up", netns=name)
+        yield name
+    finally:
+        ip("netns", "del", name)
+
+
 def enter(netns: str) -> None:
     """Move this thread into the named netns for good (a child that drops
     its privileges cannot come back)."""

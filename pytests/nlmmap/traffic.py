@@ -12,14 +12,17 @@ from nlmmap.nfqueue import Packet, RingQueue
 from nlmmap.process import fork_child
 
 PORT = 9999
+BYPASS_PORT = 9998
 MARK_DROPPED = 0x42
 
-# Queue UDP to PORT to queue 0; a later chain drops what carries the mark.
+# Queue UDP to PORT to queue 0, UDP to BYPASS_PORT to queue 1 unless no one
+# listens there; a later chain drops what carries the mark.
 RULES = f"""
 table inet nlmmap {{
     chain to_queue {{
         type filter hook output priority 0; policy accept;
         udp dport {PORT} queue num 0
+        udp dport {BYPASS_PORT} queue num 1 bypass
     }}
     chain after_queue {{
         type filter hook output priority 10; policy accept;
@@ -33,9 +36,9 @@ def load_rules(netns: str) -> None:
     ip("netns", "exec", netns, "nft", "-f", "-", stdin=RULES)
 
 
-def send_flows(netns: str, flows: int, per_flow: int, sizes: list[int]) -> list[int]:
+def send_flows(netns: str, flows: int, per_flow: int, sizes: list[int], port: int = PORT) -> list[int]:
     """Child processes, one per flow, each sending per_flow UDP datagrams
-    ("flow:seq" padded to the sizes in turn); their pids."""
+    ("flow:seq" padded to the sizes in turn) to port; their pids."""
 
     def flow(number: int) -> Callable[[], None]:
         def body() -> None:
@@ -43,7 +46,7 @@ def send_flows(netns: str, flows: int, per_flow: int, sizes: list[int]) -> list[
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 for seq in range(per_flow):
                     size = sizes[seq % len(sizes)]
-                    sock.sendto(datagram(number, seq, size), ("127.0.0.1", PORT))
+                    sock.sendto(datagram(number, seq, size), ("127.0.0.1", port))
         return body
 
     return [fork_child(flow(n)) for n in range(flows)]
