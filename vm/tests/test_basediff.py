@@ -12,8 +12,8 @@ def run(output: str, code: int) -> results.SuiteResult:
 BASE = run("PASS: ns1-AbC123 can reach ns2-xYz789\nPASS: ip: drop\nFAIL: Expected 10 packets total, but got 0\n", 1)
 
 
-def judged(patched_output: str, code: int) -> results.SuiteResult:
-    return results.parse_tap("nft_queue", basediff.compare(BASE, run(patched_output, code)))
+def judged(patched_output: str, code: int, bases: list[results.SuiteResult] | None = None) -> results.SuiteResult:
+    return results.parse_tap("nft_queue", basediff.compare(bases or [BASE], run(patched_output, code)))
 
 
 def test_same_failure_as_base_is_a_skip_with_reason() -> None:
@@ -39,3 +39,39 @@ def test_patched_passing_more_than_base_is_fine() -> None:
     res = judged("PASS: ns1-Qw12er can reach ns2-Ty34ui\nPASS: ip: drop\nPASS: Expected 10 packets total, but got 0\n"
                  "PASS: tcp forward\n", 0)
     assert res.ok and len(res.passed) == 4 and not res.skipped
+
+
+# A base boot that got luckier than usual: past the timing-sensitive check.
+LUCKY_BASE = run("PASS: ns1-AbC123 can reach ns2-xYz789\nPASS: ip: drop\nPASS: Expected and received 10\n"
+                 "PASS: tcp forward\n", 0)
+PATCHED_AS_USUAL = "PASS: ns1-Qw12er can reach ns2-Ty34ui\nPASS: ip: drop\nFAIL: Expected 10 packets total, but got 0\n"
+
+
+def test_a_lucky_base_alone_fails_the_usual_patched_run() -> None:
+    res = judged(PATCHED_AS_USUAL, 1, [LUCKY_BASE])
+    assert not res.ok
+    assert "tcp forward (passes on the unpatched base kernel, never reached on the patched one)" in res.failed
+
+
+def test_a_second_base_run_that_fails_too_makes_it_a_skip() -> None:
+    res = judged(PATCHED_AS_USUAL, 1, [LUCKY_BASE, BASE])
+    assert res.ok, res.failed
+    assert len(res.passed) == 2
+    reasons = dict(res.skipped)
+    assert "unpatched base kernel too" in reasons["Expected 10 packets total, but got 0"]
+    assert "not reached on a base run either" in reasons["Expected and received 10"]
+    assert "not reached on a base run either" in reasons["tcp forward"]
+
+
+def test_a_check_every_base_run_passes_still_counts() -> None:
+    res = judged("PASS: ns1-Qw12er can reach ns2-Ty34ui\n", 139, [LUCKY_BASE, BASE])
+    assert "ip: drop (passes on the unpatched base kernel, never reached on the patched one)" in res.failed
+
+
+def test_an_incomplete_base_run_fails_only_when_no_base_run_finished() -> None:
+    incomplete = results.parse_tap("nft_queue", "TAP version 13\n1..5\nok 1 ip: drop\n")
+    assert incomplete.error
+    assert not judged(PATCHED_AS_USUAL, 1, [incomplete]).ok
+    res = judged(PATCHED_AS_USUAL, 1, [incomplete, BASE])
+    assert res.ok, res.failed
+    assert any("base kernel run 1 incomplete" in name for name, _ in res.skipped)
