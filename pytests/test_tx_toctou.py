@@ -37,14 +37,12 @@ ROUNDS = 150
 RACE_ERRNOS = {errno.EINVAL, errno.EMSGSIZE}
 
 
-def scribble(mapping: mmap.mmap, base: int, stop: Callable[[], bool], seed: int) -> None:
-    """Rewrite random fields of random TX frames until stop()."""
+def scribble(frames: TxRing, stop: Callable[[], bool], seed: int) -> None:
+    """Rewrite random fields of random TX frames (through the view's mapping) until stop()."""
     rng = random.Random(seed)
-    room = TX.frame_size - NL_MMAP_HDRLEN
-    per_block = TX.block_size // TX.frame_size
+    mapping, room = frames.map, frames.room
     while not stop():
-        index = rng.randrange(TX.frame_nr)
-        offset = base + (index // per_block) * TX.block_size + (index % per_block) * TX.frame_size
+        offset = frames.offset(rng.randrange(TX.frame_nr))
         what = rng.randrange(4)
         if what == 0:  # nm_len: anything, also beyond the frame
             struct.pack_into("=I", mapping, offset + 4, rng.choice([0, 8, 16, room, room + 4, 0xFFFFFFFF,
@@ -67,7 +65,7 @@ def _forever(pid_stop: int) -> Callable[[], bool]:
 @contextmanager
 def thread_writer(sender: socket.socket, rings: Rings) -> Iterator[None]:
     done = threading.Event()
-    thread = threading.Thread(target=scribble, args=(rings.map, _tx_base(rings), done.is_set, 1))
+    thread = threading.Thread(target=scribble, args=(_tx_view(sender, rings, rings.map), done.is_set, 1))
     thread.start()
     try:
         yield
@@ -91,9 +89,10 @@ def child_writer(body: Callable[[], None]) -> Iterator[None]:
         os.waitpid(pid, 0)
 
 
-def _tx_base(rings: Rings) -> int:
+def _tx_view(sock: socket.socket, rings: Rings, mapping: mmap.mmap) -> TxRing:
+    """The TX frames of rings as seen through mapping (another mapping of the same rings, say)."""
     assert rings.tx is not None
-    return rings.tx.base
+    return TxRing(sock, TX, mapping=mapping, base=rings.tx.base)
 
 
 def second_mapping_writer(sender: socket.socket, rings: Rings) -> AbstractContextManager[None]:
@@ -101,8 +100,7 @@ def second_mapping_writer(sender: socket.socket, rings: Rings) -> AbstractContex
     parent = os.getpid()
 
     def body() -> None:
-        mapping = map_socket(sender, len(rings.map))
-        scribble(mapping, _tx_base(rings), _forever(parent), 2)
+        scribble(_tx_view(sender, rings, map_socket(sender, len(rings.map))), _forever(parent), 2)
 
     return child_writer(body)
 
@@ -110,7 +108,7 @@ def second_mapping_writer(sender: socket.socket, rings: Rings) -> AbstractContex
 def forked_writer(sender: socket.socket, rings: Rings) -> AbstractContextManager[None]:
     """A forked child writes through the mapping it inherited."""
     parent = os.getpid()
-    return child_writer(lambda: scribble(rings.map, _tx_base(rings), _forever(parent), 3))
+    return child_writer(lambda: scribble(_tx_view(sender, rings, rings.map), _forever(parent), 3))
 
 
 @contextmanager
@@ -120,7 +118,6 @@ def scm_rights_writer(sender: socket.socket, rings: Rings) -> Iterator[None]:
     parent = os.getpid()
     left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     size = len(rings.map)
-    base = _tx_base(rings)
 
     def body() -> None:
         # a process without the ring socket or its mapping...
@@ -131,7 +128,7 @@ def scm_rights_writer(sender: socket.socket, rings: Rings) -> Iterator[None]:
         _, ancdata, _, _ = right.recvmsg(1, socket.CMSG_LEN(fds.itemsize))
         fds.frombytes(ancdata[0][2][: fds.itemsize])
         with socket.socket(fileno=fds[0]) as got:  # ...until now
-            scribble(map_socket(got, size), base, _forever(parent), 4)
+            scribble(_tx_view(got, rings, map_socket(got, size)), _forever(parent), 4)
 
     with child_writer(body):
         left.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [sender.fileno()]))])
