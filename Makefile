@@ -2,21 +2,26 @@
 #
 #   make            set-up, patched kernel, boot it and show what the series does
 #   make check      every suite: harness tests, checkpatch, in-guest pytest, the series'
-#                   kselftests, upstream nft_queue.sh (socket mode and ring mode)
+#                   kselftests, a smoke run of every benchmark workload, and
+#                   upstream nft_queue.sh (socket and ring mode, performance kernel)
+#   make bench      the benchmark in full: performance kernels with and without
+#                   the series, every workload in both paths, build/bench/results.md
 #   make tree       the kernel tree with patches/ applied (build/linux)
 #   make series     export build/linux's commits back into patches/
-#   make kernel     configure and build build/linux into build/kbuild
+#   make kernel     configure and build build/linux into build/kbuild (KASAN, lockdep)
+#   make perf-kernel the same without the debug options into build/kbuild-perf
 #   make shell      interactive VM on the built kernel
 #   make host-test  the harness tests alone (no kernel, seconds)
 #
 # Variables: KSRC=/path/to/linux (another base tree), NLMMAP_CACHE (default
-# /var/lib/nlmmap), ACCEL=auto|kvm|tcg, VM_TIMEOUT, JOBS, FORCE=1 (make tree).
+# /var/lib/nlmmap), ACCEL=auto|kvm|tcg, VM_TIMEOUT, JOBS, FORCE=1 (make tree),
+# BENCH_SCALE=full|smoke and BENCH_CPUS (make bench).
 
 SHELL := /bin/bash
 VM := vm
-export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES
+export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES BENCH_SCALE BENCH_CPUS
 
-.PHONY: all demo check setup tree kernel series shell host-test clean
+.PHONY: all demo check bench setup tree kernel perf-kernel series shell host-test clean
 
 all: demo
 
@@ -29,11 +34,17 @@ tree: setup
 kernel: tree
 	@$(VM)/build-kernel.sh
 
+perf-kernel: tree
+	@PROFILE=perf $(VM)/build-kernel.sh
+
 demo: kernel
 	@$(VM)/job.sh demo
 
-check: kernel
-	@$(VM)/job.sh host checkpatch guest kselftest nft_queue nft_queue_ring
+check: kernel perf-kernel
+	@$(VM)/job.sh host checkpatch guest kselftest bench nft_queue nft_queue_ring
+
+bench: setup
+	@$(VM)/bench.sh
 
 series: setup
 	@$(VM)/series.sh

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from nlmmap.abi import RingRequest, ring_stats
+from nlmmap.abi import NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_VALID, RingRequest, ring_stats
 from nlmmap.messages import NETLINK_NETFILTER
 from nlmmap.netns import inside, ip, netlink_socket
 from nlmmap.nfqueue import (
@@ -25,7 +25,10 @@ from nlmmap.nfqueue import (
     Packet,
     RingQueue,
     bind_queue,
+    SO_RCVBUFFORCE,
     nf_queue_to,
+    open_queue,
+    parse_packet,
     unbind_queue,
     verdict,
     verdict_batch,
@@ -46,7 +49,6 @@ from nlmmap.traffic import (
 
 RX = RingRequest(block_size=4096, block_nr=256, frame_size=2048, frame_nr=512)
 TX = RingRequest(block_size=4096, block_nr=4, frame_size=4096, frame_nr=4)
-SO_RCVBUFFORCE = 33
 
 
 @pytest.fixture
@@ -81,10 +83,7 @@ def make_queue(nfq_netns: str) -> Iterator[Callable[..., RingQueue]]:
 
     def make(queue: int = 0, flags: int = 0, maxlen: int | None = None, rx: RingRequest = RX,
              rcvbuf: int = 8 << 20) -> RingQueue:
-        sock = netlink_socket(nfq_netns, NETLINK_NETFILTER)
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
-        bind_queue(sock, queue, flags=flags, maxlen=maxlen)
-        ring_queue = RingQueue(sock, rx, TX)
+        ring_queue = open_queue(nfq_netns, queue, rx, TX, flags=flags, maxlen=maxlen, rcvbuf=rcvbuf)
         queues.append(ring_queue)
         return ring_queue
 
@@ -259,6 +258,46 @@ def test_daemon_killed_mid_stream(nfq_netns: str, receiver: socket.socket) -> No
         queue.close()
     finally:
         sock.close()
+
+
+def test_socket_closed_with_frames_in_flight(nfq_netns: str, receiver: socket.socket) -> None:
+    """The daemon closes its socket while its mapping lives on: packets in
+    RX frames and in the receive queue (COPY) go with the queue, verdicts
+    written into TX frames but not sent are never applied, the frames stay
+    readable until munmap, and the next daemon starts clean."""
+    queue = open_queue(nfq_netns, 0, RX, TX)
+    sizes = [64, 64, 64, 6000]
+    assert all(wait_child(p) == 0 for p in send_flows(nfq_netns, 1, 2 * len(sizes), sizes))
+    assert queue_counters(nfq_netns, 0)["total"] == 2 * len(sizes)
+    frame = queue.rx.next_frame()
+    assert frame is not None and frame.status == NL_MMAP_STATUS_VALID
+    first = parse_packet(queue.rx.payload(frame))
+    queue.tx.put(verdict(0, first.id, NF_ACCEPT))  # written, never sent
+    queue.sock.close()
+    try:
+        with pytest.raises(LookupError):
+            queue_counters(nfq_netns, 0)
+        assert parse_packet(queue.rx.payload(frame)) == first
+        statuses = queue.rx.statuses()
+        assert statuses.count(NL_MMAP_STATUS_VALID) == 6 and statuses.count(NL_MMAP_STATUS_COPY) == 2
+    finally:
+        queue.close()
+    receiver.settimeout(1)
+    with pytest.raises(socket.timeout):
+        receiver.recv(1 << 16)
+
+    again = open_queue(nfq_netns, 0, RX, TX)
+    try:
+        pids = send_flows(nfq_netns, 1, 3, [64])
+        packets: list[Packet] = []
+        collect(again, 3, packets.append)
+        assert all(wait_child(p) == 0 for p in pids)
+        assert [p.id for p in packets] == [1, 2, 3]
+        again.send_verdicts([verdict_batch(0, 3, NF_ACCEPT)])
+        assert received(receiver, 3) == [udp_data(p) for p in packets]
+    finally:
+        again.close()
+        again.sock.close()
 
 
 def test_unbind_and_rebind(nfq_netns: str, receiver: socket.socket,

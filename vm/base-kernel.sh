@@ -14,11 +14,11 @@ source "$(dirname "$0")/lib.sh"
 # preprocessed sources equal the patched ones wherever the series does not
 # touch them, and a cold base build costs a preprocessor run, not a compile.
 base_tree=$BUILD/base/linux
-base_kbuild=$BUILD/base/kbuild
+base_kbuild=$BUILD/base/kbuild$profile_suffix
 export SERIES=none TREE=$base_tree KBUILD=$base_kbuild KCONFIG_IGNORE=CONFIG_NETLINK_MMAP
 
 "$ROOT/vm/tree.sh" >&2
-key=$({ git -C "$base_tree" rev-parse HEAD; cat "$FRAGMENT" "$ROOT/vm/requirements.txt"; } | sha256sum | cut -c1-16)
+key=$({ git -C "$base_tree" rev-parse HEAD; cat "${FRAGMENTS[@]}" "$ROOT/vm/requirements.txt"; } | sha256sum | cut -c1-16)
 cached=$CACHE/base-kernel/$key
 if [[ ! -f $cached/arch/x86/boot/bzImage ]]; then
 	log "building the bare base kernel (cached afterwards as $cached)"

@@ -12,13 +12,17 @@ source "$(dirname "$0")/lib.sh"
 [[ -f $TREE/Makefile ]] || die "no kernel tree at $TREE: run 'make tree' first"
 mkdir -p "$KBUILD" "$CCACHE_DIR"
 
-config_inputs() { cat "$FRAGMENT" "$ROOT/vm/requirements.txt"; git -C "$TREE" rev-parse HEAD; }
+# The fragments merged into one file, in order: merge_config.sh and the
+# check below both let a later line win.
+fragment=$KBUILD/nlmmap-fragment.config
+cat "${FRAGMENTS[@]}" >"$fragment"
+config_inputs() { cat "$fragment" "$ROOT/vm/requirements.txt"; git -C "$TREE" rev-parse HEAD; }
 stamp="$KBUILD/.nlmmap-config"
 if [[ ! -f $KBUILD/.config ]] || ! cmp -s <(config_inputs) "$stamp"; then
 	log "configuring $KBUILD"
-	(cd "$TREE" && virtme-configkernel --defconfig --custom "$FRAGMENT" "O=$KBUILD" >"$KBUILD/config.log" 2>&1) ||
+	(cd "$TREE" && virtme-configkernel --defconfig --custom "$fragment" "O=$KBUILD" >"$KBUILD/config.log" 2>&1) ||
 		{ cat "$KBUILD/config.log" >&2; die "virtme-configkernel failed"; }
-	"$TREE/scripts/kconfig/merge_config.sh" -m -O "$KBUILD" "$KBUILD/.config" "$FRAGMENT" >>"$KBUILD/config.log"
+	"$TREE/scripts/kconfig/merge_config.sh" -m -O "$KBUILD" "$KBUILD/.config" "$fragment" >>"$KBUILD/config.log"
 	make -s -C "$TREE" "O=$KBUILD" olddefconfig
 	config_inputs >"$stamp"
 fi
@@ -26,7 +30,7 @@ fi
 # series' own symbols).
 ignore=()
 for name in ${KCONFIG_IGNORE:-}; do ignore+=(--ignore "$name"); done
-harness kconfig "${ignore[@]}" "$FRAGMENT" "$KBUILD/.config" || die "kernel config does not hold what $FRAGMENT asks for"
+harness kconfig "${ignore[@]}" "$fragment" "$KBUILD/.config" || die "kernel config does not hold what ${FRAGMENTS[*]} ask for"
 
 log "building the kernel ($JOBS jobs, ccache in $CCACHE_DIR)"
 start=$(date +%s)
@@ -57,4 +61,7 @@ if [[ -d $mmdir ]]; then
 	for prog in rx_ring tx_ring; do
 		[[ -x $mmdir/$prog ]] || die "the selftests in $mmdir built no $prog"
 	done
+	# The benchmark driver, on the selftests' ring client (nl_ring.h).
+	gcc -O2 -Wall -I"$KBUILD/usr/include" -I"$mmdir" -o "$KBUILD/nlbench" "$ROOT/vm/bench/nlbench.c" ||
+		die "cannot build vm/bench/nlbench.c"
 fi

@@ -8,10 +8,27 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${NLMMAP_CACHE:-/var/lib/nlmmap}
 BUILD=${BUILD:-$ROOT/build}
 TREE=${TREE:-$BUILD/linux}
-KBUILD=${KBUILD:-$BUILD/kbuild}
+# Kernel profile: "test" is the CI kernel (KASAN, lockdep); "perf" is the
+# same config without the debug options (vm/kernel-perf.config on top), for
+# the benchmark and for upstream selftests that time out under KASAN.
+PROFILE=${PROFILE:-test}
+case $PROFILE in
+test) profile_suffix= ;;
+perf) profile_suffix=-perf ;;
+*) printf 'error: PROFILE must be test or perf, not %s\n' "$PROFILE" >&2; exit 1 ;;
+esac
+PERF_KBUILD=${PERF_KBUILD:-$BUILD/kbuild-perf}
+if [[ $PROFILE == perf ]]; then
+	KBUILD=${KBUILD:-$PERF_KBUILD}
+else
+	KBUILD=${KBUILD:-$BUILD/kbuild}
+fi
 RESULTS=${RESULTS:-$BUILD/results}
 VENV=${VENV:-$CACHE/venv}
-FRAGMENT=${FRAGMENT:-$ROOT/vm/kernel.config}
+# Config fragments, space-separated, applied in order (a later line wins).
+FRAGMENT=${FRAGMENT:-$ROOT/vm/kernel.config${profile_suffix:+ $ROOT/vm/kernel$profile_suffix.config}}
+# shellcheck disable=SC2034 # used by the scripts that source this file
+read -ra FRAGMENTS <<<"$FRAGMENT"
 JOBS=${JOBS:-$(nproc)}
 
 export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}

@@ -8,6 +8,8 @@
 # by vm/harness/report.py, which prints the summary and sets the exit status.
 # ACCEL=auto|kvm|tcg (default auto: KVM only if a short probe boots),
 # VM_TIMEOUT seconds for the whole guest run, VM_CPUS, VM_MEMORY.
+# VM_ICOUNT=1: under TCG, guest time counts executed instructions (QEMU
+# -icount shift=0), so that guest-side timings do not depend on host load.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -45,7 +47,14 @@ pick_accel() {
 
 accel=$(pick_accel)
 accel_args=()
-[[ $accel == tcg ]] && accel_args=(--disable-kvm)
+clock=wall
+if [[ $accel == tcg ]]; then
+	accel_args=(--disable-kvm)
+	if [[ ${VM_ICOUNT:-0} == 1 ]]; then
+		accel_args+=(--qemu-opts='-icount shift=0')
+		clock=icount
+	fi
+fi
 
 if [[ ${1:-} == --shell ]]; then
 	log "interactive VM on $(cat "$KBUILD/include/config/kernel.release") ($accel); exit the shell to stop it"
@@ -65,9 +74,11 @@ build_id=$(readelf -n "$KBUILD/vmlinux" | awk '/Build ID:/{print $3; exit}')
 	printf 'NLMMAP_EXPECT_BUILD_ID=%s\n' "$build_id"
 	printf 'NLMMAP_KBUILD=%s\n' "$KBUILD"
 	printf 'NLMMAP_TREE=%s\n' "$TREE"
+	printf 'NLMMAP_NLBENCH=%s\n' "${NLBENCH:-$KBUILD/nlbench}"
+	printf 'NLMMAP_BENCH_SCALE=%s\n' "${BENCH_SCALE:-smoke}"
 } >"$RESULTS/expect.env"
 
-log "booting $release ($accel, $VM_CPUS vCPUs, $VM_MEMORY) for: ${suites[*]}"
+log "booting $release ($accel, $clock clock, $VM_CPUS vCPUs, $VM_MEMORY) for: ${suites[*]}"
 start=$(date +%s)
 set +e
 timeout -k 10 "$VM_TIMEOUT" "${vng_base[@]}" "${accel_args[@]}" --verbose \
@@ -80,6 +91,6 @@ secs=$(($(date +%s) - start))
 timed_out=0
 [[ $rc -eq 124 || $rc -eq 137 ]] && timed_out=1
 {
-	printf 'vm_used=1\nvm_rc=%s\ntimed_out=%s\nseconds=%s\naccel=%s\nkernel=%s\n' \
-		"$rc" "$timed_out" "$secs" "$accel" "$release"
+	printf 'vm_used=1\nvm_rc=%s\ntimed_out=%s\nseconds=%s\naccel=%s\nclock=%s\ncpus=%s\nkernel=%s\n' \
+		"$rc" "$timed_out" "$secs" "$accel" "$clock" "$VM_CPUS" "$release"
 } >"$RESULTS/vm.status"

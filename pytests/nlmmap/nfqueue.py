@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nlmmap.abi import RingRequest
-from nlmmap.messages import NFGENMSG, NLM_F_ACK, NLM_F_REQUEST, ack_error
+from nlmmap.messages import NETLINK_NETFILTER, NFGENMSG, NLM_F_ACK, NLM_F_REQUEST, ack_error
+from nlmmap.netns import netlink_socket
 from nlmmap.ring import NLMSG_ERROR, NLMSG_HDR, message_type, split_messages
 from nlmmap.tx import Rings, open_rings
 
@@ -25,6 +26,9 @@ NFQA_VERDICT_HDR = 2
 NFQA_MARK = 3
 NFQA_PAYLOAD = 10
 NFQA_CAP_LEN = 13
+NFQA_SKB_INFO = 14
+NFQA_SKB_CSUMNOTREADY = 1 << 0
+NFQA_SKB_GSO = 1 << 1
 
 NFQA_CFG_CMD = 1
 NFQA_CFG_PARAMS = 2
@@ -36,6 +40,8 @@ NFQNL_CFG_CMD_UNBIND = 2
 NFQNL_COPY_PACKET = 2
 NFQA_CFG_F_FAIL_OPEN = 1 << 0
 NFQA_CFG_F_GSO = 1 << 2
+
+SO_RCVBUFFORCE = 33
 
 NF_DROP = 0
 NF_ACCEPT = 1
@@ -96,6 +102,7 @@ class Packet:
     payload: bytes
     cap_len: int | None
     mark: int | None
+    skb_info: int = 0  # NFQA_SKB_* flags
 
 
 def parse_packet(message: bytes) -> Packet:
@@ -106,7 +113,8 @@ def parse_packet(message: bytes) -> Packet:
     packet_id = struct.unpack_from("!I", attrs[NFQA_PACKET_HDR])[0]
     cap_len = struct.unpack("!I", attrs[NFQA_CAP_LEN])[0] if NFQA_CAP_LEN in attrs else None
     mark = struct.unpack("!I", attrs[NFQA_MARK])[0] if NFQA_MARK in attrs else None
-    return Packet(queue, packet_id, attrs.get(NFQA_PAYLOAD, b""), cap_len, mark)
+    skb_info = struct.unpack("!I", attrs[NFQA_SKB_INFO])[0] if NFQA_SKB_INFO in attrs else 0
+    return Packet(queue, packet_id, attrs.get(NFQA_PAYLOAD, b""), cap_len, mark, skb_info)
 
 
 def _config(sock: socket.socket, queue: int, body: bytes, ack: bool = True) -> None:
@@ -171,3 +179,17 @@ class RingQueue:
 
     def close(self) -> None:
         self.rings.close()
+
+
+def open_queue(netns: str, queue: int, rx: RingRequest, tx: RingRequest, flags: int = 0,
+               maxlen: int | None = None, rcvbuf: int = 8 << 20) -> RingQueue:
+    """A socket of the netns bound to a queue (with a receive buffer of
+    rcvbuf bytes behind the ring), its RX and TX rings mapped."""
+    sock = netlink_socket(netns, NETLINK_NETFILTER)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+        bind_queue(sock, queue, flags=flags, maxlen=maxlen)
+        return RingQueue(sock, rx, tx)
+    except BaseException:
+        sock.close()
+        raise

@@ -8,7 +8,7 @@ shift
 source "$(dirname "$0")/../lib.sh"
 # shellcheck disable=SC1091
 source "$results/expect.env"
-export NLMMAP_EXPECT_RELEASE NLMMAP_EXPECT_BUILD_ID NLMMAP_KBUILD NLMMAP_TREE
+export NLMMAP_EXPECT_RELEASE NLMMAP_EXPECT_BUILD_ID NLMMAP_KBUILD NLMMAP_TREE NLMMAP_NLBENCH NLMMAP_BENCH_SCALE
 export PYTHONDONTWRITEBYTECODE=1
 
 say() { printf 'nlmmap-guest: %s\n' "$*"; }
@@ -58,6 +58,15 @@ for suite in "$@"; do
 	# the same script with every nf_queue listener on RX and TX rings
 	nft_queue_ring) NF_QUEUE_RING=1 run_shell_selftest nft_queue_ring \
 		"$NLMMAP_TREE/tools/testing/selftests/net/netfilter" nft_queue.sh ;;
+	# every benchmark workload: once and small (smoke, make check) or in
+	# full (make bench)
+	bench)
+		"$ROOT/vm/bench/guest.sh" "$NLMMAP_NLBENCH" "$results/bench.jsonl" "$NLMMAP_BENCH_SCALE" \
+			>"$results/bench.log" 2>&1
+		rc=$?
+		harness bench tap "$results/bench.jsonl" >"$results/bench.tap"
+		tap_counts bench "$rc"
+		;;
 	demo) "$VENV/bin/python3" "$ROOT/vm/guest/demo.py" "$results/demo.tap" 2>&1 | sed 's/^/nlmmap-guest: /' ;;
 	*) say "unknown suite $suite" ;;
 	esac

@@ -5,6 +5,7 @@ Reads the results directory the runner filled:
   <suite>.tap/.xml each suite's results
   vm.status        key=value lines from the runner (vm_rc, timed_out, seconds, accel)
   dmesg.txt        the guest's full kernel log (console.log if the guest died)
+  perf/            the same two of the performance kernel's boot, if there was one
 and writes summary.txt and summary.json beside them.  Exit status 0 only
 when every suite ran to the end without a failure, the VM came up and went
 down cleanly, and the kernel log holds no splat.
@@ -39,25 +40,43 @@ def kernel_log(directory: Path) -> tuple[str, str]:
     return "", ""
 
 
+# Boots whose kernel log and VM status are judged: the main one and the
+# performance kernel's (subdirectory), each if it happened.
+BOOTS = ("", "perf")
+
+
+def boot_problems(status: dict[str, str], log_text: str, label: str) -> list[str]:
+    problems: list[str] = []
+    if status.get("vm_used") == "1":
+        if status.get("timed_out") == "1":
+            problems.append(f"{label}VM timed out after {status.get('seconds', '?')} s")
+        elif status.get("vm_rc") not in ("0", None):
+            problems.append(f"{label}VM exited with status {status.get('vm_rc')} "
+                            "(did not come up, or the guest runner failed)")
+        if not log_text:
+            problems.append(f"{label}no kernel log came back from the guest")
+    return problems
+
+
 def judge(directory: Path) -> tuple[list[str], bool, dict[str, object]]:
     """Return (summary lines, ok, machine-readable summary)."""
     suites_file = directory / "suites.txt"
     names = suites_file.read_text().split() if suites_file.is_file() else []
     status = read_status(directory / "vm.status")
     outcomes = [results.load(name, directory) for name in names]
-    log_name, log_text = kernel_log(directory)
-    splats = splat.scan(log_text) if log_text else []
-
     problems: list[str] = []
     if not names:
         problems.append("no suites were selected")
-    if status.get("vm_used") == "1":
-        if status.get("timed_out") == "1":
-            problems.append(f"VM timed out after {status.get('seconds', '?')} s")
-        elif status.get("vm_rc") not in ("0", None):
-            problems.append(f"VM exited with status {status.get('vm_rc')} (did not come up, or the guest runner failed)")
-        if not log_text:
-            problems.append("no kernel log came back from the guest")
+    logs: list[tuple[str, list[splat.Splat]]] = []
+    for boot in BOOTS:
+        boot_dir = directory / boot
+        boot_status = read_status(boot_dir / "vm.status")
+        if boot and not boot_status:
+            continue
+        name, text = kernel_log(boot_dir)
+        logs.append((f"{boot}/{name}" if boot and name else name, splat.scan(text) if text else []))
+        problems += boot_problems(boot_status, text, f"{boot} boot: " if boot else "")
+    splats = [found for _, found_in_log in logs for found in found_in_log]
 
     width = max([len(o.name) for o in outcomes] + [5])
     lines = ["", "=" * 72, "test summary"
@@ -79,14 +98,17 @@ def judge(directory: Path) -> tuple[list[str], bool, dict[str, object]]:
     for outcome in outcomes:
         for test, reason in outcome.skipped:
             lines.append(f"  SKIP {outcome.name}: {test}: {reason}")
-    lines.append(f"kernel log: {log_name or 'none'}, {len(splats)} splat(s)")
-    for found in splats:
-        lines.append(f"  SPLAT {found.kind}: {found.title} ({log_name}:{found.line})")
+    for log_name, found_in_log in logs:
+        lines.append(f"kernel log: {log_name or 'none'}, {len(found_in_log)} splat(s)")
+        for found in found_in_log:
+            lines.append(f"  SPLAT {found.kind}: {found.title} ({log_name}:{found.line})")
     for problem in problems:
         lines.append(f"  PROBLEM: {problem}")
     ok = bool(names) and all(o.ok for o in outcomes) and not splats and not problems
-    if status.get("seconds"):
-        lines.append(f"time in VM: {status['seconds']} s")
+    for boot in BOOTS:
+        seconds = read_status(directory / boot / "vm.status").get("seconds")
+        if seconds:
+            lines.append(f"time in VM{' (' + boot + ' kernel)' if boot else ''}: {seconds} s")
     lines.append("-" * 72)
     lines.append("RESULT: " + ("PASS" if ok else "FAIL"))
     # The closing line CI reads: 'N passed, N failed, N skipped'.
@@ -113,11 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines) + "\n"
     (args.directory / "summary.txt").write_text(text)
     (args.directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    found = summary["splats"]
-    if found:
-        _, log_text = kernel_log(args.directory)
-        (args.directory / "splats.txt").write_text(
-            "\n\n".join(s.context for s in splat.scan(log_text)) + "\n")
+    contexts = [found.context for boot in BOOTS for found in splat.scan(kernel_log(args.directory / boot)[1])]
+    if contexts:
+        (args.directory / "splats.txt").write_text("\n\n".join(contexts) + "\n")
     print(text, end="")
     return 0 if ok else 1
 

@@ -97,3 +97,20 @@ def test_vm_that_never_came_up_fails(tmp_path: Path) -> None:
     assert isinstance(problems, list)
     assert any("exited with status 255" in p for p in problems)
     assert "no kernel log came back from the guest" in problems
+
+
+def test_performance_kernel_boot_is_judged_too(tmp_path: Path) -> None:
+    """A splat or a failed VM in the perf/ boot fails the job like the main boot's."""
+    results_dir = make_results(tmp_path)
+    perf = results_dir / "perf"
+    perf.mkdir()
+    (perf / "vm.status").write_text("vm_used=1\nvm_rc=0\nseconds=7\n")
+    (perf / "dmesg.txt").write_text((SPLATS / "warn-on.txt").read_text())
+    lines, ok, _ = report.judge(results_dir)
+    assert not ok
+    assert any(line.startswith("kernel log: perf/dmesg.txt, 1 splat(s)") for line in lines)
+    assert "time in VM (perf kernel): 7 s" in lines
+    (perf / "dmesg.txt").write_text((SPLATS / "clean-boot.txt").read_text())
+    (perf / "vm.status").write_text("vm_used=1\nvm_rc=255\n")
+    _, ok, summary = report.judge(results_dir)
+    assert not ok and any(str(p).startswith("perf boot: VM exited with status 255") for p in summary["problems"])

@@ -1,0 +1,94 @@
+#!/bin/bash
+# Runs inside the guest, as root: guest.sh NLBENCH OUT.jsonl full|smoke
+#
+# Every benchmark point once per repetition, the variants of a point
+# interleaved so that drift within the boot spreads over all of them; one
+# JSON line per run (nlbench's, plus "rep").  Both paths on a kernel with
+# CONFIG_NETLINK_MMAP, the socket path alone on the base.  A failing run is
+# recorded as {"failed": ...} and the script goes on; its exit status says
+# if any failed.
+set -euo pipefail
+
+nlbench=$1 out=$2 scale=$3
+paths=(sock)
+if zcat /proc/config.gz | grep -qx 'CONFIG_NETLINK_MMAP=y'; then
+	paths+=(ring)
+fi
+
+case $scale in
+full)
+	reps=5 routes=100000 events=20000
+	# packets per point: fewer for the large sizes (the copies dominate)
+	declare -A packets=([64]=20000 [512]=20000 [1500]=10000 [9000]=4000 [65000]=1000)
+	;;
+smoke)
+	reps=1 routes=1000 events=1000
+	declare -A packets=([64]=400 [512]=400 [1500]=200 [9000]=100 [65000]=20)
+	;;
+*) echo "guest.sh: scale must be full or smoke" >&2; exit 2 ;;
+esac
+sizes=(64 512 1500 9000 65000)
+flows=4
+failed=0
+
+say() { printf 'nlmmap-guest: bench: %s\n' "$*"; }
+
+# record REP NETNS nlbench-args...: one JSON line, or a "failed" line
+record() {
+	local rep=$1 ns=$2 line
+	shift 2
+	if line=$(ip netns exec "$ns" "$nlbench" "$@" 2>/tmp/nlbench.err); then
+		printf '%s, "rep": %s}\n' "${line%\}}" "$rep" >>"$out"
+	else
+		failed=1
+		printf '{"failed": "%s", "error": "%s", "rep": %s}\n' "$*" \
+			"$(tr -d '"\134' </tmp/nlbench.err | tr '\n' ' ')" "$rep" >>"$out"
+		say "FAILED: nlbench $*: $(cat /tmp/nlbench.err)"
+	fi
+}
+
+fresh_netns() { # name
+	ip netns del "$1" 2>/dev/null || true
+	ip netns add "$1"
+	ip -n "$1" link set lo up
+}
+
+: >"$out"
+fresh_netns nlb-nfq
+ip netns exec nlb-nfq nft -f - <<'RULES'
+table inet nlbench {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		udp dport 9999 queue num 0
+	}
+}
+RULES
+
+fresh_netns nlb-dump
+ip -n nlb-dump link add d0 type dummy
+ip -n nlb-dump link set d0 up
+say "adding $routes routes to the dump netns"
+for ((i = 0; i < routes; i++)); do
+	printf 'route add 10.%d.%d.%d/32 dev d0\n' $((i >> 16)) $(((i >> 8) & 255)) $((i & 255))
+done | ip -n nlb-dump -batch -
+
+for ((rep = 1; rep <= reps; rep++)); do
+	say "repetition $rep of $reps"
+	for size in "${sizes[@]}"; do
+		for path in "${paths[@]}"; do
+			for verdict in each batch; do
+				record "$rep" nlb-nfq nfq "$path" "$verdict" "$size" "${packets[$size]}" "$flows"
+			done
+		done
+		record "$rep" nlb-nfq copy "$size" "${packets[$size]}"
+	done
+	for path in "${paths[@]}"; do
+		record "$rep" nlb-dump dump "$path"
+		fresh_netns nlb-events
+		record "$rep" nlb-events events "$path" $((256 << 10)) "$events"
+	done
+done
+ip netns del nlb-events 2>/dev/null || true
+ip netns del nlb-dump
+ip netns del nlb-nfq
+exit "$failed"

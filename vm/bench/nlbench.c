@@ -1,0 +1,748 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * nlbench: one benchmark point, socket path or ring path, printed as one
+ * JSON line.  Runs in the guest (vm/bench/guest.sh sets up the netns, the
+ * nftables rule and the routes); time is the guest's CLOCK_MONOTONIC, which
+ * under QEMU -icount counts executed instructions.
+ *
+ *   nlbench nfq    PATH VERDICT SIZE PACKETS FLOWS   nfqueue 0, UDP to :9999
+ *   nlbench dump   PATH                               RTM_GETROUTE dump
+ *   nlbench events PATH MEMORY COUNT                  route events to a listener
+ *   nlbench copy   SIZE PACKETS                       memcpy of the same bytes
+ *
+ * PATH is sock or ring; VERDICT is each (one NFQNL_MSG_VERDICT per packet)
+ * or batch (one NFQNL_MSG_VERDICT_BATCH per read round, at most BATCH_MAX
+ * packets).  The ring client is the selftests' nl_ring.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <linux/rtnetlink.h>
+
+#include "nl_ring.h"
+
+#define UDP_PORT	9999
+#define BATCH_MAX	64
+#define RECV_BUF	(256 * 1024)
+#define IDLE_MS		5000	/* guest ms without a packet: the rest is lost */
+
+static unsigned char rbuf[RECV_BUF];
+
+static void die(const char *what)
+{
+	fprintf(stderr, "nlbench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: nlbench nfq sock|ring each|batch SIZE PACKETS FLOWS\n"
+		"       nlbench dump sock|ring\n"
+		"       nlbench events sock|ring MEMORY COUNT\n"
+		"       nlbench copy SIZE PACKETS\n");
+	exit(2);
+}
+
+static long arg_long(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 0);
+
+	if (*s == '\0' || *end != '\0' || v < 0) {
+		fprintf(stderr, "nlbench: not a non-negative number: '%s'\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+static int arg_ring(const char *s)
+{
+	if (!strcmp(s, "ring"))
+		return 1;
+	if (strcmp(s, "sock"))
+		usage();
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* user + system time of this process (and its waited-for children) */
+struct cost {
+	uint64_t user_ns, sys_ns;
+};
+
+static struct cost cost_now(int who)
+{
+	struct rusage ru;
+	struct cost c;
+
+	getrusage(who, &ru);
+	c.user_ns = ru.ru_utime.tv_sec * 1000000000ull + ru.ru_utime.tv_usec * 1000ull;
+	c.sys_ns = ru.ru_stime.tv_sec * 1000000000ull + ru.ru_stime.tv_usec * 1000ull;
+	return c;
+}
+
+/* busy time of all CPUs from /proc/stat (user nice system irq softirq), ns */
+static uint64_t cpu_busy_ns(void)
+{
+	unsigned long long v[7] = { 0 };
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f = fopen("/proc/stat", "r");
+
+	if (!f || fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu",
+			 &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) != 7)
+		die("/proc/stat");
+	fclose(f);
+	return (v[0] + v[1] + v[2] + v[5] + v[6]) * (1000000000ull / hz);
+}
+
+static void set_rcvbuf(int fd, int bytes)
+{
+	/* the kernel doubles the value (bookkeeping overhead) */
+	bytes /= 2;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)))
+		die("SO_RCVBUFFORCE");
+}
+
+/* ---- nfnetlink_queue ---------------------------------------------------- */
+
+struct msgbuf {
+	unsigned char data[16384];
+	size_t len;
+};
+
+static struct nlmsghdr *msg_start(struct msgbuf *b, int type, int flags, int queue)
+{
+	struct nlmsghdr *nlh = (struct nlmsghdr *)(b->data + b->len);
+	struct nfgenmsg *nfg = NLMSG_DATA(nlh);
+
+	nlh->nlmsg_len = NLMSG_LENGTH(sizeof(*nfg));
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = 0;
+	nlh->nlmsg_pid = 0;
+	nfg->nfgen_family = AF_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = htons(queue);
+	return nlh;
+}
+
+static void msg_attr(struct nlmsghdr *nlh, int type, const void *data, int len)
+{
+	struct nlattr *nla = (struct nlattr *)((unsigned char *)nlh + NLMSG_ALIGN(nlh->nlmsg_len));
+
+	nla->nla_type = type;
+	nla->nla_len = NLA_HDRLEN + len;
+	memcpy((unsigned char *)nla + NLA_HDRLEN, data, len);
+	nlh->nlmsg_len = NLMSG_ALIGN(nlh->nlmsg_len) + NLA_ALIGN(nla->nla_len);
+}
+
+static void msg_end(struct msgbuf *b, struct nlmsghdr *nlh)
+{
+	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+static void nfq_send(int fd, struct msgbuf *b)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+
+	if (sendto(fd, b->data, b->len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+		die("sendto nfqueue");
+	b->len = 0;
+}
+
+/* Bind queue 0 (acked, so errors show), copy whole packets, room for all. */
+static void nfq_bind(int fd, int packets)
+{
+	struct nfqnl_msg_config_params params = {
+		.copy_range = htonl(0xffff), .copy_mode = NFQNL_COPY_PACKET,
+	};
+	struct nfqnl_msg_config_cmd cmd = { .command = NFQNL_CFG_CMD_BIND };
+	__u32 maxlen = htonl(packets + 1024);
+	int type = NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_CONFIG;
+	struct msgbuf b = { .len = 0 };
+	struct nlmsghdr *nlh;
+	int i;
+
+	nlh = msg_start(&b, type, NLM_F_ACK, 0);
+	msg_attr(nlh, NFQA_CFG_CMD, &cmd, sizeof(cmd));
+	msg_end(&b, nlh);
+	nlh = msg_start(&b, type, NLM_F_ACK, 0);
+	msg_attr(nlh, NFQA_CFG_PARAMS, &params, sizeof(params));
+	msg_attr(nlh, NFQA_CFG_QUEUE_MAXLEN, &maxlen, sizeof(maxlen));
+	msg_end(&b, nlh);
+	nfq_send(fd, &b);
+	for (i = 0; i < 2; i++) {
+		struct nlmsgerr *err;
+		ssize_t n = recv(fd, rbuf, sizeof(rbuf), 0);
+
+		nlh = (struct nlmsghdr *)rbuf;
+		if (n < (ssize_t)NLMSG_LENGTH(sizeof(*err)) || nlh->nlmsg_type != NLMSG_ERROR)
+			die("nfqueue config ack");
+		err = NLMSG_DATA(nlh);
+		if (err->error) {
+			errno = -err->error;
+			die("nfqueue config");
+		}
+	}
+}
+
+static void verdict_add(struct msgbuf *b, int type, __u32 id)
+{
+	struct nfqnl_msg_verdict_hdr vh = { .verdict = htonl(NF_ACCEPT), .id = htonl(id) };
+	struct nlmsghdr *nlh = msg_start(b, NFNL_SUBSYS_QUEUE << 8 | type, 0, 0);
+
+	msg_attr(nlh, NFQA_VERDICT_HDR, &vh, sizeof(vh));
+	msg_end(b, nlh);
+}
+
+/* The packet id of an NFQNL_MSG_PACKET message, 0 for anything else. */
+static __u32 packet_id(const struct nlmsghdr *nlh)
+{
+	const struct nlattr *nla;
+	int len;
+
+	if (nlh->nlmsg_type != (NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_PACKET))
+		return 0;
+	nla = (const struct nlattr *)((const unsigned char *)NLMSG_DATA(nlh) +
+				      NLMSG_ALIGN(sizeof(struct nfgenmsg)));
+	len = nlh->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct nfgenmsg)));
+	while (len >= NLA_HDRLEN && nla->nla_len >= NLA_HDRLEN && nla->nla_len <= len) {
+		if ((nla->nla_type & NLA_TYPE_MASK) == NFQA_PACKET_HDR) {
+			const struct nfqnl_msg_packet_hdr *ph = (const void *)(nla + 1);
+
+			return ntohl(ph->packet_id);
+		}
+		len -= NLA_ALIGN(nla->nla_len);
+		nla = (const struct nlattr *)((const unsigned char *)nla + NLA_ALIGN(nla->nla_len));
+	}
+	return 0;
+}
+
+struct nfq_state {
+	int fd, ring, batch;
+	struct nl_ring rx, tx;	/* ring path only */
+	struct msgbuf out;	/* verdicts not sent yet */
+	long done;		/* packets verdicted */
+	__u32 last_id, batch_id;
+};
+
+/* Queue the verdict(s) for the packets in one buffer of messages. */
+static void nfq_handle(struct nfq_state *s, const unsigned char *data, size_t len)
+{
+	const struct nlmsghdr *nlh = (const void *)data;
+	__u32 id;
+
+	for (; NLMSG_OK(nlh, len); nlh = NLMSG_NEXT(nlh, len)) {
+		id = packet_id(nlh);
+		if (!id)
+			continue;
+		if (id != s->last_id + 1 && s->last_id) {
+			fprintf(stderr, "nlbench: packet id %u after %u\n", id, s->last_id);
+			exit(1);
+		}
+		s->last_id = id;
+		s->done++;
+		if (s->batch)
+			continue;
+		verdict_add(&s->out, NFQNL_MSG_VERDICT, id);
+		/* libnetfilter_queue's way: one sendmsg() per verdict */
+		if (!s->ring)
+			nfq_send(s->fd, &s->out);
+	}
+}
+
+static void nfq_flush(struct nfq_state *s)
+{
+	if (s->batch && s->last_id != s->batch_id) {
+		verdict_add(&s->out, NFQNL_MSG_VERDICT_BATCH, s->last_id);
+		s->batch_id = s->last_id;
+	}
+	if (!s->out.len)
+		return;
+	if (!s->ring) {
+		nfq_send(s->fd, &s->out);
+		return;
+	}
+	while (nl_ring_put(&s->tx, s->out.data, s->out.len) == -ENOBUFS)
+		nl_ring_writable(s->fd, 1000);
+	s->out.len = 0;
+	if (nl_ring_send(s->fd, NULL, 0) < 0)
+		die("TX ring send");
+}
+
+/* One read round: up to BATCH_MAX packets; 0 if nothing was waiting. */
+static int nfq_round(struct nfq_state *s)
+{
+	long before = s->done;
+	struct nl_mmap_hdr *hdr;
+	ssize_t n;
+
+	while (s->done - before < BATCH_MAX && s->out.len + 64 * BATCH_MAX < sizeof(s->out.data)) {
+		if (!s->ring) {
+			n = recv(s->fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+			if (n < 0 && errno == EAGAIN)
+				break;
+			if (n < 0)
+				die("recv nfqueue");
+			nfq_handle(s, rbuf, n);
+			continue;
+		}
+		hdr = nl_ring_next(&s->rx);
+		if (!hdr)
+			break;
+		if (nl_frame_status(hdr) == NL_MMAP_STATUS_COPY) {
+			n = recv(s->fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+			if (n < 0)
+				die("recv COPY frame");
+			nfq_handle(s, rbuf, n);
+		} else {
+			nfq_handle(s, (unsigned char *)hdr + NL_MMAP_HDRLEN, hdr->nm_len);
+		}
+		nl_frame_set_status(hdr, NL_MMAP_STATUS_UNUSED);
+		s->rx.head = (s->rx.head + 1) % s->rx.req.nm_frame_nr;
+	}
+	nfq_flush(s);
+	return s->done > before;
+}
+
+static void udp_flow(int size, long packets)
+{
+	struct sockaddr_in dst = {
+		.sin_family = AF_INET, .sin_port = htons(UDP_PORT),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	static unsigned char payload[65507];
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	long i;
+
+	if (fd < 0)
+		die("UDP socket");
+	for (i = 0; i < packets; i++) {
+		memcpy(payload, &i, sizeof(i));
+		if (sendto(fd, payload, size, 0, (struct sockaddr *)&dst, sizeof(dst)) < 0)
+			die("sendto UDP");
+	}
+	_exit(0);
+}
+
+/* queue counters of queue 0: dropped (queue full) + user_dropped */
+static long nfq_drops(void)
+{
+	long q, portid, total, mode, range, dropped = 0, user = 0;
+	FILE *f = fopen("/proc/net/netfilter/nfnetlink_queue", "r");
+
+	if (f) {
+		while (fscanf(f, "%ld %ld %ld %ld %ld %ld %ld %*[^\n]", &q, &portid, &total,
+			      &mode, &range, &dropped, &user) == 7 && q != 0)
+			;
+		fclose(f);
+	}
+	return dropped + user;
+}
+
+/*
+ * RX ring of NFQ_RING_BYTES whose frames hold one packet of the size with
+ * its netlink and nfqueue headers, as a user would size them for the MTU.
+ */
+#define NFQ_RING_BYTES	(4 << 20)
+static void ring_for_packets(struct nl_mmap_req *req, long size)
+{
+	unsigned int frame = 2048;
+
+	while (frame < size + 28 + 512)
+		frame *= 2;
+	req->nm_frame_size = frame;
+	req->nm_block_size = frame > 65536 ? frame : 65536;
+	req->nm_block_nr = NFQ_RING_BYTES / req->nm_block_size;
+	req->nm_frame_nr = NFQ_RING_BYTES / frame;
+}
+
+static int bench_nfq(int argc, char **argv)
+{
+	struct nl_mmap_req rx_req;
+	static const struct nl_mmap_req tx_req = {
+		.nm_block_size = 1 << 16, .nm_block_nr = 1,
+		.nm_frame_size = 1 << 14, .nm_frame_nr = 4,
+	};
+	struct nfq_state s = { .out.len = 0 };
+	long size, packets, flows, i, lost;
+	struct cost self, kids;
+	uint64_t start, busy, last;
+	int status, sink;
+
+	if (argc != 5)
+		usage();
+	s.ring = arg_ring(argv[0]);
+	if (strcmp(argv[1], "each") && strcmp(argv[1], "batch"))
+		usage();
+	s.batch = !strcmp(argv[1], "batch");
+	size = arg_long(argv[2]);
+	packets = arg_long(argv[3]);
+	flows = arg_long(argv[4]);
+	if (size < 8 || size > 65507 || !flows || packets < flows)
+		usage();
+
+	/* accepted packets land here, unread: drops past its buffer are cheap */
+	sink = socket(AF_INET, SOCK_DGRAM, 0);
+	{
+		struct sockaddr_in a = {
+			.sin_family = AF_INET, .sin_port = htons(UDP_PORT),
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+		};
+
+		if (sink < 0 || bind(sink, (struct sockaddr *)&a, sizeof(a)))
+			die("UDP sink");
+	}
+	s.fd = nl_socket(NETLINK_NETFILTER);
+	if (s.fd < 0)
+		die("netlink socket");
+	set_rcvbuf(s.fd, 8 << 20);
+	nfq_bind(s.fd, packets);
+	if (s.ring) {
+		ring_for_packets(&rx_req, size);
+		errno = -nl_rings_setup(s.fd, &s.rx, &rx_req, &s.tx, &tx_req);
+		if (errno)
+			die("rings");
+	}
+
+	self = cost_now(RUSAGE_SELF);
+	busy = cpu_busy_ns();
+	start = now_ns();
+	for (i = 0; i < flows; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die("fork");
+		if (pid == 0)
+			udp_flow(size, packets / flows + (i < packets % flows));
+	}
+	last = start;
+	while (s.done < packets) {
+		if (nfq_round(&s)) {
+			last = now_ns();
+			continue;
+		}
+		if (!nl_ring_wait(s.fd, IDLE_MS) && now_ns() - last > IDLE_MS * 1000000ull)
+			break;
+	}
+	last = now_ns();
+	for (i = 0; i < flows; i++)
+		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+			die("a traffic generator failed");
+	busy = cpu_busy_ns() - busy;
+	{
+		struct cost now = cost_now(RUSAGE_SELF);
+
+		self.user_ns = now.user_ns - self.user_ns;
+		self.sys_ns = now.sys_ns - self.sys_ns;
+	}
+	kids = cost_now(RUSAGE_CHILDREN);
+	lost = packets - s.done;
+	printf("{\"workload\": \"nfq\", \"path\": \"%s\", \"verdict\": \"%s\", \"size\": %ld, "
+	       "\"flows\": %ld, \"packets\": %ld, \"verdicted\": %ld, \"lost\": %ld, "
+	       "\"queue_drops\": %ld, \"guest_ns\": %llu, \"user_ns\": %llu, \"sys_ns\": %llu, "
+	       "\"generator_ns\": %llu, \"cpu_busy_ns\": %llu}\n",
+	       argv[0], argv[1], size, flows, packets, s.done, lost, nfq_drops(),
+	       (unsigned long long)(last - start), (unsigned long long)self.user_ns,
+	       (unsigned long long)self.sys_ns,
+	       (unsigned long long)(kids.user_ns + kids.sys_ns), (unsigned long long)busy);
+	return lost ? 1 : 0;
+}
+
+/* ---- rtnetlink dump ----------------------------------------------------- */
+
+static void dump_request(int fd)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct rtmsg rtm;
+	} req = {
+		.nlh.nlmsg_len = sizeof(req),
+		.nlh.nlmsg_type = RTM_GETROUTE,
+		.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+		.nlh.nlmsg_seq = 1,
+		.rtm.rtm_family = AF_INET,
+	};
+
+	if (send(fd, &req, sizeof(req), 0) < 0)
+		die("dump request");
+}
+
+/* Count the messages of a buffer; 1 once NLMSG_DONE was seen. */
+static int count_messages(const unsigned char *data, size_t len, long *messages)
+{
+	const struct nlmsghdr *nlh = (const void *)data;
+
+	for (; NLMSG_OK(nlh, len); nlh = NLMSG_NEXT(nlh, len)) {
+		if (nlh->nlmsg_type == NLMSG_DONE)
+			return 1;
+		if (nlh->nlmsg_type == NLMSG_ERROR) {
+			errno = EPROTO;
+			die("dump answered an error");
+		}
+		(*messages)++;
+	}
+	return 0;
+}
+
+/* Read whatever waits in the RX ring; 1 once done (stop_at_done) */
+static int ring_drain(int fd, struct nl_ring *rx, long *messages, int *frames)
+{
+	struct nl_mmap_hdr *hdr;
+	int done = 0;
+	ssize_t n;
+
+	while (!done && (hdr = nl_ring_next(rx))) {
+		if (nl_frame_status(hdr) == NL_MMAP_STATUS_COPY) {
+			n = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+			if (n < 0)
+				die("recv COPY frame");
+			done = count_messages(rbuf, n, messages);
+		} else {
+			done = count_messages((unsigned char *)hdr + NL_MMAP_HDRLEN,
+					      hdr->nm_len, messages);
+		}
+		nl_frame_set_status(hdr, NL_MMAP_STATUS_UNUSED);
+		rx->head = (rx->head + 1) % rx->req.nm_frame_nr;
+		(*frames)++;
+	}
+	return done;
+}
+
+static const struct nl_mmap_req dump_req = {
+	.nm_block_size = 1 << 16, .nm_block_nr = 64,
+	.nm_frame_size = 1 << 13, .nm_frame_nr = 64 * 8,
+};
+
+static int bench_dump(int argc, char **argv)
+{
+	struct nl_ring rx;
+	long messages = 0;
+	uint64_t start, t;
+	struct cost c0, c1;
+	int ring, done = 0, reads = 0;
+	ssize_t n;
+	int fd;
+
+	if (argc != 1)
+		usage();
+	ring = arg_ring(argv[0]);
+	fd = nl_socket(NETLINK_ROUTE);
+	if (fd < 0)
+		die("netlink socket");
+	if (ring) {
+		errno = -nl_ring_setup(fd, &rx, &dump_req);
+		if (errno)
+			die("RX ring");
+	}
+	c0 = cost_now(RUSAGE_SELF);
+	start = now_ns();
+	dump_request(fd);
+	while (!done) {
+		if (!ring) {
+			n = recv(fd, rbuf, sizeof(rbuf), 0);
+			if (n < 0)
+				die("recv dump");
+			done = count_messages(rbuf, n, &messages);
+			reads++;
+			continue;
+		}
+		done = ring_drain(fd, &rx, &messages, &reads);
+		if (!done && !nl_ring_wait(fd, IDLE_MS)) {
+			errno = ETIMEDOUT;
+			die("dump through the ring stalled");
+		}
+	}
+	t = now_ns() - start;
+	c1 = cost_now(RUSAGE_SELF);
+	printf("{\"workload\": \"dump\", \"path\": \"%s\", \"messages\": %ld, \"reads\": %d, "
+	       "\"guest_ns\": %llu, \"user_ns\": %llu, \"sys_ns\": %llu}\n",
+	       argv[0], messages, reads, (unsigned long long)t,
+	       (unsigned long long)(c1.user_ns - c0.user_ns),
+	       (unsigned long long)(c1.sys_ns - c0.sys_ns));
+	return 0;
+}
+
+/* ---- multicast events --------------------------------------------------- */
+
+/* RTM_NEWROUTE 10.200.x.y/32 dev lo for count routes, in sendmsg()s of 64 */
+static void add_routes(long count)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int fd = nl_socket(NETLINK_ROUTE), one_index = 1;
+	struct msgbuf b = { .len = 0 };
+	long i;
+
+	if (fd < 0)
+		die("netlink socket");
+	for (i = 0; i < count; i++) {
+		struct nlmsghdr *nlh = (struct nlmsghdr *)(b.data + b.len);
+		struct rtmsg *rtm = NLMSG_DATA(nlh);
+		__u32 dst = htonl(0x0ac80000 | (__u32)i);
+		struct rtattr *rta;
+
+		memset(nlh, 0, NLMSG_LENGTH(sizeof(*rtm)));
+		nlh->nlmsg_len = NLMSG_LENGTH(sizeof(*rtm));
+		nlh->nlmsg_type = RTM_NEWROUTE;
+		nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
+		rtm->rtm_family = AF_INET;
+		rtm->rtm_dst_len = 32;
+		rtm->rtm_table = RT_TABLE_MAIN;
+		rtm->rtm_protocol = RTPROT_STATIC;
+		rtm->rtm_scope = RT_SCOPE_LINK;
+		rtm->rtm_type = RTN_UNICAST;
+		rta = (struct rtattr *)((unsigned char *)nlh + nlh->nlmsg_len);
+		rta->rta_type = RTA_DST;
+		rta->rta_len = RTA_LENGTH(4);
+		memcpy(RTA_DATA(rta), &dst, 4);
+		nlh->nlmsg_len += RTA_SPACE(4);
+		rta = (struct rtattr *)((unsigned char *)nlh + nlh->nlmsg_len);
+		rta->rta_type = RTA_OIF;
+		rta->rta_len = RTA_LENGTH(4);
+		memcpy(RTA_DATA(rta), &one_index, 4);
+		nlh->nlmsg_len += RTA_SPACE(4);
+		b.len += NLMSG_ALIGN(nlh->nlmsg_len);
+		if ((i + 1) % 64 == 0 || i + 1 == count) {
+			if (sendto(fd, b.data, b.len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+				die("RTM_NEWROUTE");
+			b.len = 0;
+		}
+	}
+	_exit(0);
+}
+
+static int bench_events(int argc, char **argv)
+{
+	struct sockaddr_nl groups = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_IPV4_ROUTE };
+	long memory, count, messages = 0, enobufs = 0;
+	struct nl_mmap_req req;
+	uint64_t start, t;
+	int ring, fd, frames = 0, status;
+	struct nl_ring rx;
+	pid_t pid;
+	ssize_t n;
+
+	if (argc != 3)
+		usage();
+	ring = arg_ring(argv[0]);
+	memory = arg_long(argv[1]);
+	count = arg_long(argv[2]);
+	if (memory < 65536 || memory % 65536)
+		usage();
+	fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&groups, sizeof(groups)))
+		die("listener");
+	if (ring) {
+		/* the same memory as frames; the receive buffer behind it minimal */
+		req = (struct nl_mmap_req){
+			.nm_block_size = 65536, .nm_block_nr = memory / 65536,
+			.nm_frame_size = 512, .nm_frame_nr = memory / 512,
+		};
+		set_rcvbuf(fd, 0);
+		errno = -nl_ring_setup(fd, &rx, &req);
+		if (errno)
+			die("RX ring");
+	} else {
+		set_rcvbuf(fd, memory);
+	}
+	start = now_ns();
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0)
+		add_routes(count);
+	for (;;) {
+		if (ring) {
+			ring_drain(fd, &rx, &messages, &frames);
+		} else {
+			n = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+			if (n >= 0) {
+				count_messages(rbuf, n, &messages);
+				continue;
+			}
+			if (errno == ENOBUFS) {
+				enobufs++;
+				continue;
+			}
+			if (errno != EAGAIN)
+				die("recv events");
+		}
+		if (messages >= count || !nl_ring_wait(fd, 1000))
+			break;
+	}
+	t = now_ns() - start;
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("the route writer failed");
+	if (ring) {
+		struct nl_mmap_stats st;
+		socklen_t len = sizeof(st);
+
+		if (!getsockopt(fd, SOL_NETLINK, NETLINK_RING_STATS, &st, &len))
+			enobufs = st.nm_rx_drops;
+	}
+	printf("{\"workload\": \"events\", \"path\": \"%s\", \"memory\": %ld, \"count\": %ld, "
+	       "\"delivered\": %ld, \"lost\": %ld, \"overruns\": %ld, \"guest_ns\": %llu}\n",
+	       argv[0], memory, count, messages, count - messages, enobufs,
+	       (unsigned long long)t);
+	return 0;
+}
+
+/* ---- the ceiling: one memcpy of the same bytes --------------------------- */
+
+static int bench_copy(int argc, char **argv)
+{
+	static unsigned char src[65536], dst[65536];
+	long size, packets, i;
+	uint64_t start, t;
+
+	if (argc != 2)
+		usage();
+	size = arg_long(argv[0]);
+	packets = arg_long(argv[1]);
+	if (size > (long)sizeof(src))
+		usage();
+	memset(src, 0x5a, sizeof(src));
+	start = now_ns();
+	for (i = 0; i < packets; i++) {
+		memcpy(dst, src, size);
+		__asm__ __volatile__("" : : "r"(dst) : "memory");
+	}
+	t = now_ns() - start;
+	printf("{\"workload\": \"copy\", \"size\": %ld, \"packets\": %ld, \"guest_ns\": %llu}\n",
+	       size, packets, (unsigned long long)t);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(argv[1], "nfq"))
+		return bench_nfq(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "dump"))
+		return bench_dump(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "events"))
+		return bench_events(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "copy"))
+		return bench_copy(argc - 2, argv + 2);
+	usage();
+	return 2;
+}

@@ -1,0 +1,299 @@
+"""The benchmark's results: JSON lines from vm/bench/guest.sh in, tables,
+plots and a TAP smoke verdict out.
+
+  python -m harness.bench report OUTDIR PATCHED.jsonl [BASE.jsonl]
+      results.md (tables, ratios, targets) and *.png in OUTDIR
+  python -m harness.bench tap RUN.jsonl
+      one TAP point per run: it finished, lost nothing, and its numbers are
+      plausible (the smoke version in `make check`)
+
+Times are guest nanoseconds (under QEMU -icount: executed instructions).
+Every point is the median over the repetitions, with the spread (min..max)
+beside it; ratios compare medians of variants measured in the same boot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.results import tap_document
+
+Run = dict[str, object]
+SIZES = (64, 512, 1500, 9000, 65000)
+NFQ_VARIANTS = (("sock", "each"), ("sock", "batch"), ("ring", "each"), ("ring", "batch"))
+# The issue's targets: ring vs socket packets per guest-second at 64 and
+# 1500 bytes, dumps, and the socket path against the unpatched base.
+TARGET_NFQ = {64: 3.0, 1500: 2.0}
+TARGET_DUMP = 1.5
+TARGET_BASE = 0.02
+
+
+def load(path: Path) -> list[Run]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def num(run: Run, key: str) -> float:
+    value = run[key]
+    if not isinstance(value, (int, float)):
+        raise ValueError(f"{key} is not a number in {run}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Median and spread of one measure over the repetitions."""
+
+    median: float
+    low: float
+    high: float
+    n: int
+
+    @staticmethod
+    def of(values: Iterable[float]) -> Stat:
+        vals = sorted(values)
+        if not vals:
+            raise ValueError("no runs")
+        return Stat(statistics.median(vals), vals[0], vals[-1], len(vals))
+
+    def show(self, scale: float = 1.0, digits: int = 0) -> str:
+        fmt = f"{{:,.{digits}f}}"
+        if self.n == 1:
+            return fmt.format(self.median / scale)
+        return (f"{fmt.format(self.median / scale)} "
+                f"({fmt.format(self.low / scale)}..{fmt.format(self.high / scale)})")
+
+
+def pick(runs: list[Run], **match: object) -> list[Run]:
+    return [r for r in runs if "failed" not in r and all(r.get(k) == v for k, v in match.items())]
+
+
+def stat(runs: list[Run], measure: Callable[[Run], float], **match: object) -> Stat | None:
+    chosen = pick(runs, **match)
+    return Stat.of(measure(r) for r in chosen) if chosen else None
+
+
+def pps(run: Run) -> float:
+    return num(run, "verdicted") / num(run, "guest_ns") * 1e9
+
+
+def cost_per_packet(run: Run) -> float:
+    return (num(run, "user_ns") + num(run, "sys_ns")) / num(run, "verdicted")
+
+
+def busy_per_packet(run: Run) -> float:
+    return num(run, "cpu_busy_ns") / num(run, "verdicted")
+
+
+def dump_rate(run: Run) -> float:
+    return num(run, "messages") / num(run, "guest_ns") * 1e9
+
+
+def copy_rate(run: Run) -> float:
+    return num(run, "packets") / num(run, "guest_ns") * 1e9
+
+
+def ratio(a: Stat | None, b: Stat | None) -> float | None:
+    return a.median / b.median if a and b and b.median else None
+
+
+def show_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def nfq_table(runs: list[Run]) -> list[str]:
+    lines = ["| size (B) | path | verdicts | packets/guest-s | MB/guest-s | daemon user+sys ns/pkt "
+             "| all CPUs busy ns/pkt |", "|---|---|---|---|---|---|---|"]
+    for size in SIZES:
+        for path, verdict in NFQ_VARIANTS:
+            rate = stat(runs, pps, workload="nfq", path=path, verdict=verdict, size=size)
+            if rate is None:
+                continue
+            cost = stat(runs, cost_per_packet, workload="nfq", path=path, verdict=verdict, size=size)
+            busy = stat(runs, busy_per_packet, workload="nfq", path=path, verdict=verdict, size=size)
+            assert cost and busy
+            mbps = Stat(rate.median * size, rate.low * size, rate.high * size, rate.n)
+            lines.append(f"| {size} | {path} | {verdict} | {rate.show()} | {mbps.show(1e6, 1)} "
+                         f"| {cost.show()} | {busy.show()} |")
+        ceiling = stat(runs, copy_rate, workload="copy", size=size)
+        if ceiling:
+            lines.append(f"| {size} | memcpy ceiling | - | {ceiling.show()} | "
+                         f"{Stat(ceiling.median * size, ceiling.low * size, ceiling.high * size, ceiling.n).show(1e6, 1)}"
+                         " | - | - |")
+    return lines
+
+
+def nfq_ratios(runs: list[Run]) -> list[str]:
+    lines = ["| size (B) | ring/sock, per-packet verdicts | ring/sock, batch verdicts "
+             "| ring batch / sock per-packet (libnetfilter_queue default) | target |",
+             "|---|---|---|---|---|"]
+    for size in SIZES:
+        rates = {v: stat(runs, pps, workload="nfq", path=v[0], verdict=v[1], size=size) for v in NFQ_VARIANTS}
+        each = ratio(rates[("ring", "each")], rates[("sock", "each")])
+        batch = ratio(rates[("ring", "batch")], rates[("sock", "batch")])
+        best = ratio(rates[("ring", "batch")], rates[("sock", "each")])
+        target = TARGET_NFQ.get(size)
+        verdict = "-"
+        if target is not None and each is not None:
+            verdict = f">= {target:.1f}x: {'met' if min(each, batch or 0) >= target else 'missed'}"
+        lines.append(f"| {size} | {show_ratio(each)} | {show_ratio(batch)} | {show_ratio(best)} | {verdict} |")
+    return lines
+
+
+def dump_table(runs: list[Run]) -> list[str]:
+    lines = ["| path | messages | messages/guest-s | guest ms to complete | reads/frames |",
+             "|---|---|---|---|---|"]
+    for path in ("sock", "ring"):
+        chosen = pick(runs, workload="dump", path=path)
+        if not chosen:
+            continue
+        rate = Stat.of(dump_rate(r) for r in chosen)
+        took = Stat.of(num(r, "guest_ns") for r in chosen)
+        lines.append(f"| {path} | {int(num(chosen[0], 'messages')):,} | {rate.show()} | {took.show(1e6, 1)} "
+                     f"| {int(statistics.median(num(r, 'reads') for r in chosen)):,} |")
+    rings = stat(runs, dump_rate, workload="dump", path="ring")
+    socks = stat(runs, dump_rate, workload="dump", path="sock")
+    value = ratio(rings, socks)
+    if value is not None:
+        lines.append("")
+        lines.append(f"ring/sock: {value:.2f}x (target >= {TARGET_DUMP}x: "
+                     f"{'met' if value >= TARGET_DUMP else 'missed'})")
+    return lines
+
+
+def events_table(runs: list[Run]) -> list[str]:
+    lines = ["| path | memory (KiB) | events | delivered | lost | overruns reported |", "|---|---|---|---|---|---|"]
+    for path in ("sock", "ring"):
+        chosen = pick(runs, workload="events", path=path)
+        if not chosen:
+            continue
+        delivered = Stat.of(num(r, "delivered") for r in chosen)
+        lost = Stat.of(num(r, "lost") for r in chosen)
+        overruns = Stat.of(num(r, "overruns") for r in chosen)
+        lines.append(f"| {path} | {int(num(chosen[0], 'memory')) >> 10} | {int(num(chosen[0], 'count')):,} "
+                     f"| {delivered.show()} | {lost.show()} | {overruns.show()} |")
+    return lines
+
+
+def base_table(patched: list[Run], base: list[Run]) -> list[str]:
+    lines = ["| workload | base | patched | patched/base | within 2 % |", "|---|---|---|---|---|"]
+    rows: list[tuple[str, Stat | None, Stat | None]] = []
+    for size in SIZES:
+        for verdict in ("each", "batch"):
+            match = {"workload": "nfq", "path": "sock", "verdict": verdict, "size": size}
+            rows.append((f"nfq sock {verdict} {size} B (packets/guest-s)", stat(base, pps, **match),
+                         stat(patched, pps, **match)))
+    rows.append(("dump sock (messages/guest-s)", stat(base, dump_rate, workload="dump", path="sock"),
+                 stat(patched, dump_rate, workload="dump", path="sock")))
+    for name, b, p in rows:
+        value = ratio(p, b)
+        if b is None or p is None or value is None:
+            continue
+        lines.append(f"| {name} | {b.show()} | {p.show()} | {value:.3f} "
+                     f"| {'yes' if value >= 1 - TARGET_BASE else 'no'} |")
+    return lines
+
+
+def failures(runs: list[Run]) -> list[str]:
+    return [f"- `{r['failed']}`: {r.get('error', '')}" for r in runs if "failed" in r]
+
+
+def plot(outdir: Path, patched: list[Run]) -> list[str]:
+    """PNG plots; their file names (none if matplotlib is missing)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench: matplotlib is not installed: no plots", file=sys.stderr)
+        return []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for path, verdict in NFQ_VARIANTS:
+        points = [(s, stat(patched, pps, workload="nfq", path=path, verdict=verdict, size=s)) for s in SIZES]
+        have = [(s, st) for s, st in points if st]
+        if not have:
+            continue
+        xs = [str(s) for s, _ in have]
+        ax.errorbar(xs, [st.median for _, st in have],
+                    yerr=[[st.median - st.low for _, st in have], [st.high - st.median for _, st in have]],
+                    marker="o", capsize=3, label=f"{path}, {verdict} verdicts")
+    ax.set_yscale("log")
+    ax.set_xlabel("UDP payload (bytes)")
+    ax.set_ylabel("packets per guest-second")
+    ax.set_title("nfnetlink_queue: socket path vs rings (median, min..max)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(outdir / "nfqueue.png", dpi=100)
+    plt.close(fig)
+    return ["nfqueue.png"]
+
+
+def report(outdir: Path, patched: list[Run], base: list[Run], header: str) -> str:
+    parts = [header, "", "## nfnetlink_queue (every packet accepted)", "", *nfq_table(patched), "",
+             "### Ratios", "", *nfq_ratios(patched), "", "## Route dump", "", *dump_table(patched), "",
+             "## Route events to one listener at the same memory", "", *events_table(patched), ""]
+    if base:
+        parts += ["## Socket path: patched vs unpatched base", "", *base_table(patched, base), ""]
+    broken = failures(patched + base)
+    if broken:
+        parts += ["## Runs that failed", "", *broken, ""]
+    for name in plot(outdir, patched):
+        parts += [f"![{name}]({name})", ""]
+    return "\n".join(parts)
+
+
+def smoke_points(runs: list[Run]) -> list[str]:
+    """TAP points: every run finished, lost no packet or dump message, and measured time."""
+    points = []
+    for number, run in enumerate(runs, 1):
+        if "failed" in run:
+            points.append(f"not ok {number} {run['failed']}")
+            continue
+        name = " ".join(str(run[k]) for k in ("workload", "path", "verdict", "size") if k in run)
+        problems = []
+        if num(run, "guest_ns") <= 0:
+            problems.append("no time measured")
+        if run["workload"] == "nfq" and num(run, "lost"):
+            problems.append(f"{int(num(run, 'lost'))} packets lost")
+        if run["workload"] == "dump" and num(run, "messages") <= 0:
+            problems.append("empty dump")
+        if run["workload"] == "events" and num(run, "delivered") <= 0:
+            problems.append("no event delivered")
+        points.append(f"{'not ok' if problems else 'ok'} {number} {name}" + "".join(f"\n# {p}" for p in problems))
+    if not points:
+        points.append("not ok 1 the benchmark recorded no run")
+    return points
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("report")
+    rep.add_argument("outdir", type=Path)
+    rep.add_argument("patched", type=Path)
+    rep.add_argument("base", type=Path, nargs="?")
+    rep.add_argument("--header", default="# Benchmark")
+    tap = sub.add_parser("tap")
+    tap.add_argument("runs", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "tap":
+        runs = load(args.runs) if args.runs.is_file() else []
+        sys.stdout.write(tap_document(smoke_points(runs)))
+        return 0
+    patched = load(args.patched)
+    base = load(args.base) if args.base else []
+    text = report(args.outdir, patched, base, args.header)
+    (args.outdir / "results.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,74 @@
+"""The benchmark's tables, ratios and smoke verdicts, from made-up runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness import bench, results
+
+
+def nfq(path: str, verdict: str, size: int, guest_ns: int, lost: int = 0, rep: int = 1) -> bench.Run:
+    return {"workload": "nfq", "path": path, "verdict": verdict, "size": size, "flows": 4,
+            "packets": 1000, "verdicted": 1000 - lost, "lost": lost, "queue_drops": 0,
+            "guest_ns": guest_ns, "user_ns": 2_000_000, "sys_ns": 8_000_000, "generator_ns": 1,
+            "cpu_busy_ns": 20_000_000, "rep": rep}
+
+
+def dump(path: str, guest_ns: int, rep: int = 1) -> bench.Run:
+    return {"workload": "dump", "path": path, "messages": 1000, "reads": 10, "guest_ns": guest_ns,
+            "user_ns": 1, "sys_ns": 1, "rep": rep}
+
+
+def test_stat_is_median_and_spread() -> None:
+    stat = bench.Stat.of([3.0, 1.0, 2.0, 10.0, 4.0])
+    assert (stat.median, stat.low, stat.high, stat.n) == (3.0, 1.0, 10.0, 5)
+    assert stat.show() == "3 (1..10)"
+    assert bench.Stat.of([1500.0]).show() == "1,500"
+
+
+def test_ratios_use_medians_and_judge_targets() -> None:
+    runs = []
+    for rep, jitter in enumerate((0, 1_000_000, -1_000_000), 1):
+        runs += [nfq("sock", "each", 64, 100_000_000 + jitter, rep=rep),
+                 nfq("sock", "batch", 64, 80_000_000 + jitter, rep=rep),
+                 nfq("ring", "each", 64, 25_000_000 + jitter, rep=rep),
+                 nfq("ring", "batch", 64, 20_000_000 + jitter, rep=rep)]
+    (line,) = [row for row in bench.nfq_ratios(runs) if row.startswith("| 64 ")]
+    assert "| 4.00x | 4.00x | 5.00x | >= 3.0x: met |" in line
+
+
+def test_missed_target_is_reported_as_missed() -> None:
+    runs = [nfq("sock", "each", 1500, 100), nfq("sock", "batch", 1500, 100),
+            nfq("ring", "each", 1500, 60), nfq("ring", "batch", 1500, 40)]
+    (line,) = [row for row in bench.nfq_ratios(runs) if row.startswith("| 1500 ")]
+    assert "missed" in line
+
+
+def test_dump_ratio_and_base_comparison() -> None:
+    patched = [dump("sock", 100), dump("ring", 50), nfq("sock", "each", 64, 101)]
+    base = [dump("sock", 100), nfq("sock", "each", 64, 100)]
+    assert any("ring/sock: 2.00x" in line and "met" in line for line in bench.dump_table(patched))
+    rows = bench.base_table(patched, base)
+    assert any(r.startswith("| nfq sock each 64 B") and "| 0.990 | yes |" in r for r in rows)
+    assert any(r.startswith("| dump sock") and "| 1.000 | yes |" in r for r in rows)
+
+
+def test_smoke_points_fail_on_loss_and_failed_runs(tmp_path: Path) -> None:
+    runs = [nfq("ring", "batch", 64, 100), nfq("sock", "each", 64, 100, lost=3),
+            {"failed": "nfq ring each 64 400 4", "error": "rings: Operation not permitted", "rep": 1}]
+    path = tmp_path / "smoke.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    suite = results.parse_tap("bench", results.tap_document(bench.smoke_points(bench.load(path))))
+    assert suite.passed == ["nfq ring batch 64"]
+    assert suite.failed == ["nfq sock each 64", "nfq ring each 64 400 4"]
+
+
+def test_no_runs_is_a_failure() -> None:
+    assert bench.smoke_points([]) == ["not ok 1 the benchmark recorded no run"]
+
+
+def test_report_lists_failed_runs(tmp_path: Path) -> None:
+    runs = [nfq("sock", "each", 64, 100), {"failed": "dump ring", "error": "stalled", "rep": 1}]
+    text = bench.report(tmp_path, runs, [], "# Bench")
+    assert "## Runs that failed" in text and "`dump ring`: stalled" in text
