@@ -24,7 +24,8 @@ from nlmmap.process import fork_child, wait_child
 
 SERVER, CLIENT, TCP_PORT = "10.77.0.1", "10.77.0.2", 9997
 STREAM = random.Random(7).randbytes(1 << 20)
-RX = RingRequest(block_size=16384, block_nr=64, frame_size=16384, frame_nr=64)
+# Frames hold a packet of up to two segments; bigger ones arrive by COPY.
+RX = RingRequest(block_size=16384, block_nr=64, frame_size=4096, frame_nr=256)
 TX = RingRequest(block_size=4096, block_nr=4, frame_size=4096, frame_nr=4)
 RULES = f"""
 table inet nlmmap_gso {{
@@ -39,8 +40,11 @@ TCP_SYN = 0x02
 
 @pytest.fixture
 def client_netns(netns: str) -> Iterator[str]:
-    """A second netns joined to the test netns by a veth pair (GSO and TSO on)."""
+    """A second netns joined to the test netns by a veth pair (GSO and TSO
+    on).  TCP sizes its super-packets to about 1 ms at its pacing rate, which
+    is a few segments in a slow emulated guest: ask for at least 40."""
     with scratch_netns(f"{netns}-client") as client:
+        ip("netns", "exec", client, "sysctl", "-qw", "net.ipv4.tcp_min_tso_segs=40")
         ip("link", "add", "vs", "type", "veth", "peer", "name", "vc", "netns", client, netns=netns)
         for ns, link, address in ((netns, "vs", SERVER), (client, "vc", CLIENT)):
             ip("addr", "add", f"{address}/24", "dev", link, netns=ns)

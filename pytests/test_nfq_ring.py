@@ -261,10 +261,11 @@ def test_daemon_killed_mid_stream(nfq_netns: str, receiver: socket.socket) -> No
 
 
 def test_socket_closed_with_frames_in_flight(nfq_netns: str, receiver: socket.socket) -> None:
-    """The daemon closes its socket while its mapping lives on: packets in
-    RX frames and in the receive queue (COPY) go with the queue, verdicts
-    written into TX frames but not sent are never applied, the frames stay
-    readable until munmap, and the next daemon starts clean."""
+    """The daemon closes its socket with packets in RX frames and in the
+    receive queue (COPY) and a verdict written into a TX frame but not sent.
+    The mapping holds the socket open, as for any mapped file: the queue
+    and its frames stay until munmap.  Then the packets go with the queue,
+    the unsent verdict is never applied, and the next daemon starts clean."""
     queue = open_queue(nfq_netns, 0, RX, TX)
     sizes = [64, 64, 64, 6000]
     assert all(wait_child(p) == 0 for p in send_flows(nfq_netns, 1, 2 * len(sizes), sizes))
@@ -275,13 +276,14 @@ def test_socket_closed_with_frames_in_flight(nfq_netns: str, receiver: socket.so
     queue.tx.put(verdict(0, first.id, NF_ACCEPT))  # written, never sent
     queue.sock.close()
     try:
-        with pytest.raises(LookupError):
-            queue_counters(nfq_netns, 0)
+        assert queue_counters(nfq_netns, 0)["total"] == 2 * len(sizes)
         assert parse_packet(queue.rx.payload(frame)) == first
         statuses = queue.rx.statuses()
         assert statuses.count(NL_MMAP_STATUS_VALID) == 6 and statuses.count(NL_MMAP_STATUS_COPY) == 2
     finally:
         queue.close()
+    with pytest.raises(LookupError):
+        queue_counters(nfq_netns, 0)
     receiver.settimeout(1)
     with pytest.raises(socket.timeout):
         receiver.recv(1 << 16)
