@@ -3,7 +3,8 @@
 #   make            set-up, patched kernel, boot it and show what the series does
 #   make check      every suite: harness tests, checkpatch, in-guest pytest, the series'
 #                   kselftests, a smoke run of every benchmark workload, and
-#                   upstream nft_queue.sh (socket and ring mode, performance kernel)
+#                   on the performance kernel (4 vCPUs): upstream nft_queue.sh in
+#                   socket and ring mode and the nfqueue ordering test
 #   make bench      the benchmark in full: performance kernels with and without
 #                   the series, every workload in both paths, build/bench/results.md
 #   make tree       the kernel tree with patches/ applied (build/linux)
@@ -41,7 +42,7 @@ demo: kernel
 	@$(VM)/job.sh demo
 
 check: kernel perf-kernel
-	@$(VM)/job.sh host checkpatch guest kselftest bench nft_queue nft_queue_ring
+	@$(VM)/job.sh host checkpatch guest kselftest bench nft_queue nft_queue_ring nfq_smp
 
 bench: setup
 	@$(VM)/bench.sh

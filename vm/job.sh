@@ -10,6 +10,8 @@
 #              met under KASAN); a failure is judged against the bare base
 #              kernel of the same config (vm/harness/basediff.py)
 #   nft_queue_ring  the same with every nf_queue listener on the rings
+#   nfq_smp    the nfqueue ordering test on the performance kernel with
+#              PERF_VM_CPUS (default 4) vCPUs
 #   bench      every benchmark workload once, small (vm/bench/guest.sh smoke)
 #   demo       the main job's show (vm/guest/demo.py)
 #
@@ -82,7 +84,7 @@ for suite in "$@"; do
 		checkpatch_suite >"$RESULTS/checkpatch.tap"
 		;;
 	guest | kselftest | bench | demo) vm_suites+=("$suite") ;;
-	nft_queue | nft_queue_ring) perf_suites+=("$suite") ;;
+	nft_queue | nft_queue_ring | nfq_smp) perf_suites+=("$suite") ;;
 	*) die "unknown suite '$suite'" ;;
 	esac
 done
@@ -94,9 +96,13 @@ fi
 if [[ ${#perf_suites[@]} -gt 0 ]]; then
 	# One boot of the performance kernel; report.py judges its VM status and
 	# kernel log like the main boot's.
-	RESULTS=$RESULTS/perf KBUILD=$PERF_KBUILD "$ROOT/vm/run.sh" "${perf_suites[@]}"
+	RESULTS=$RESULTS/perf KBUILD=$PERF_KBUILD VM_CPUS=${PERF_VM_CPUS:-4} "$ROOT/vm/run.sh" "${perf_suites[@]}"
 	for suite in "${perf_suites[@]}"; do
-		[[ ! -f $RESULTS/perf/$suite.tap ]] || mv "$RESULTS/perf/$suite.tap" "$RESULTS/$suite.patched.tap"
+		if [[ -f $RESULTS/perf/$suite.tap ]]; then
+			mv "$RESULTS/perf/$suite.tap" "$RESULTS/$suite.patched.tap"
+		elif [[ -f $RESULTS/perf/$suite.xml ]]; then
+			mv "$RESULTS/perf/$suite.xml" "$RESULTS/$suite.xml"
+		fi
 	done
 fi
 
@@ -105,7 +111,7 @@ fi
 # on the base too.  Timing varies between boots, so when that judgement
 # fails the base is booted once more and both runs count (basediff.py).
 judged=()
-for suite in "${perf_suites[@]}"; do
+for suite in nft_queue nft_queue_ring; do
 	[[ -f $RESULTS/$suite.patched.tap ]] || continue
 	if grep -q '^not ok' "$RESULTS/$suite.patched.tap"; then
 		judged+=("$suite")

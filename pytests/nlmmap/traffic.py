@@ -3,6 +3,7 @@ netns, queued by nftables in the output hook, sent by child processes."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -38,10 +39,14 @@ def load_rules(netns: str) -> None:
 
 def send_flows(netns: str, flows: int, per_flow: int, sizes: list[int], port: int = PORT) -> list[int]:
     """Child processes, one per flow, each sending per_flow UDP datagrams
-    ("flow:seq" padded to the sizes in turn) to port; their pids."""
+    ("flow:seq" padded to the sizes in turn) to port; their pids.  Flow n
+    runs on CPU n modulo the CPU count, so that several flows enqueue on
+    different CPUs at once."""
+    cpus = sorted(os.sched_getaffinity(0))
 
     def flow(number: int) -> Callable[[], None]:
         def body() -> None:
+            os.sched_setaffinity(0, {cpus[number % len(cpus)]})
             enter(netns)
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
                 for seq in range(per_flow):

@@ -1,19 +1,15 @@
 #!/bin/bash
-# Runs inside the guest, as root: guest.sh NLBENCH OUT.jsonl full|smoke
+# Runs inside the guest, as root: guest.sh NLBENCH OUT.jsonl full|smoke PATHS
 #
 # Every benchmark point once per repetition, the variants of a point
 # interleaved so that drift within the boot spreads over all of them; one
-# JSON line per run (nlbench's, plus "rep").  Both paths on a kernel with
-# CONFIG_NETLINK_MMAP, the socket path alone on the base.  A failing run is
-# recorded as {"failed": ...} and the script goes on; its exit status says
-# if any failed.
+# JSON line per run (nlbench's, plus "rep").  PATHS: "sock ring", or "sock"
+# on the base.  A failing run is recorded as {"failed": ...} and the script
+# goes on; its exit status says if any failed.
 set -euo pipefail
 
 nlbench=$1 out=$2 scale=$3
-paths=(sock)
-if zcat /proc/config.gz | grep -qx 'CONFIG_NETLINK_MMAP=y'; then
-	paths+=(ring)
-fi
+read -ra paths <<<"$4"
 
 case $scale in
 full)

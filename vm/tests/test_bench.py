@@ -59,13 +59,20 @@ def test_smoke_points_fail_on_loss_and_failed_runs(tmp_path: Path) -> None:
             {"failed": "nfq ring each 64 400 4", "error": "rings: Operation not permitted", "rep": 1}]
     path = tmp_path / "smoke.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in runs))
-    suite = results.parse_tap("bench", results.tap_document(bench.smoke_points(bench.load(path))))
-    assert suite.passed == ["nfq ring batch 64"]
-    assert suite.failed == ["nfq sock each 64", "nfq ring each 64 400 4"]
+    suite = results.parse_tap("bench", results.tap_document(bench.smoke_points(bench.load(path), ("sock", "ring"))))
+    assert suite.passed == ["nfq ran in the sock path", "nfq ran in the ring path", "nfq ring batch 64"]
+    assert suite.failed == ["dump ran in the sock path", "dump ran in the ring path",
+                            "events ran in the sock path", "events ran in the ring path",
+                            "nfq sock each 64", "nfq ring each 64 400 4"]
 
 
-def test_no_runs_is_a_failure() -> None:
-    assert bench.smoke_points([]) == ["not ok 1 the benchmark recorded no run"]
+def test_a_path_that_never_ran_fails() -> None:
+    runs = [nfq("sock", "each", 64, 100), dump("sock", 100),
+            {"workload": "events", "path": "sock", "delivered": 5, "guest_ns": 9}]
+    assert [p for p in bench.smoke_points(runs, ("sock",)) if p.startswith("not ok")] == []
+    failed = [p for p in bench.smoke_points(runs, ("sock", "ring")) if p.startswith("not ok")]
+    assert failed == ["not ok 2 nfq ran in the ring path", "not ok 4 dump ran in the ring path",
+                      "not ok 6 events ran in the ring path"]
 
 
 def test_report_lists_failed_runs(tmp_path: Path) -> None:
