@@ -71,9 +71,11 @@ done | ip -n nlb-dump -batch -
 for ((rep = 1; rep <= reps; rep++)); do
 	say "repetition $rep of $reps"
 	for size in "${sizes[@]}"; do
-		for path in "${paths[@]}"; do
-			for verdict in each batch; do
-				record "$rep" nlb-nfq nfq "$path" "$verdict" "$size" "${packets[$size]}" "$flows"
+		for mode in drain flood; do
+			for path in "${paths[@]}"; do
+				for verdict in each batch; do
+					record "$rep" nlb-nfq nfq "$path" "$verdict" "$size" "${packets[$size]}" "$flows" "$mode"
+				done
 			done
 		done
 		record "$rep" nlb-nfq copy "$size" "${packets[$size]}"

@@ -5,14 +5,15 @@
  * nftables rule and the routes); time is the guest's CLOCK_MONOTONIC, which
  * under QEMU -icount counts executed instructions.
  *
- *   nlbench nfq    PATH VERDICT SIZE PACKETS FLOWS   nfqueue 0, UDP to :9999
+ *   nlbench nfq    PATH VERDICT SIZE PACKETS FLOWS MODE   nfqueue 0, UDP to :9999
  *   nlbench dump   PATH                               RTM_GETROUTE dump
  *   nlbench events PATH MEMORY COUNT                  route events to a listener
  *   nlbench copy   SIZE PACKETS                       memcpy of the same bytes
  *
  * PATH is sock or ring; VERDICT is each (one NFQNL_MSG_VERDICT per packet)
  * or batch (one NFQNL_MSG_VERDICT_BATCH per read round, at most BATCH_MAX
- * packets).  The ring client is the selftests' nl_ring.h.
+ * packets); MODE is flood or drain (see bench_nfq()).  The ring client is
+ * the selftests' nl_ring.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,7 +47,7 @@ static void die(const char *what)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: nlbench nfq sock|ring each|batch SIZE PACKETS FLOWS\n"
+		"usage: nlbench nfq sock|ring each|batch SIZE PACKETS FLOWS flood|drain\n"
 		"       nlbench dump sock|ring\n"
 		"       nlbench events sock|ring MEMORY COUNT\n"
 		"       nlbench copy SIZE PACKETS\n");
@@ -329,10 +330,11 @@ static void udp_flow(int size, long packets)
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 	};
 	static unsigned char payload[65507];
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), sndbuf = 64 << 20;
 	long i;
 
-	if (fd < 0)
+	/* queued packets stay charged to this socket until their verdict */
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)))
 		die("UDP socket");
 	for (i = 0; i < packets; i++) {
 		memcpy(payload, &i, sizeof(i));
@@ -340,6 +342,31 @@ static void udp_flow(int size, long packets)
 			die("sendto UDP");
 	}
 	_exit(0);
+}
+
+/* flows processes sending packets datagrams of size bytes between them */
+static void flows_start(long flows, int size, long packets)
+{
+	long i;
+
+	for (i = 0; i < flows; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die("fork");
+		if (pid == 0)
+			udp_flow(size, packets / flows + (i < packets % flows));
+	}
+}
+
+static void flows_wait(long flows)
+{
+	int status;
+	long i;
+
+	for (i = 0; i < flows; i++)
+		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+			die("a traffic generator failed");
 }
 
 /* queue counters of queue 0: dropped (queue full) + user_dropped */
@@ -355,6 +382,22 @@ static long nfq_drops(void)
 		fclose(f);
 	}
 	return dropped + user;
+}
+
+/* Verdict packets until target are done; false if they stopped coming. */
+static int nfq_until(struct nfq_state *s, long target)
+{
+	uint64_t last = now_ns();
+
+	while (s->done < target) {
+		if (nfq_round(s)) {
+			last = now_ns();
+			continue;
+		}
+		if (!nl_ring_wait(s->fd, IDLE_MS) && now_ns() - last > IDLE_MS * 1000000ull)
+			return 0;
+	}
+	return 1;
 }
 
 /*
@@ -374,20 +417,30 @@ static void ring_for_packets(struct nl_mmap_req *req, long size)
 	req->nm_frame_nr = NFQ_RING_BYTES / frame;
 }
 
+/*
+ * flood: the generators run while the daemon verdicts; the time is the
+ * whole run (the system's packet rate, generators included).
+ * drain: bursts of packets are queued first (they wait in the ring or the
+ * socket), then the daemon alone is timed verdicting them (its capacity).
+ */
 static int bench_nfq(int argc, char **argv)
 {
-	struct nl_mmap_req rx_req;
 	static const struct nl_mmap_req tx_req = {
 		.nm_block_size = 1 << 16, .nm_block_nr = 1,
 		.nm_frame_size = 1 << 14, .nm_frame_nr = 4,
 	};
+	struct sockaddr_in sink_addr = {
+		.sin_family = AF_INET, .sin_port = htons(UDP_PORT),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
 	struct nfq_state s = { .out.len = 0 };
-	long size, packets, flows, i, lost;
-	struct cost self, kids;
-	uint64_t start, busy, last;
-	int status, sink;
+	long size, packets, flows, burst, n;
+	uint64_t busy, timed = 0, t0;
+	struct cost c0, c1, cost = { 0, 0 };
+	struct nl_mmap_req rx_req;
+	int drain, sink, ok = 1;
 
-	if (argc != 5)
+	if (argc != 6)
 		usage();
 	s.ring = arg_ring(argv[0]);
 	if (strcmp(argv[1], "each") && strcmp(argv[1], "batch"))
@@ -396,24 +449,20 @@ static int bench_nfq(int argc, char **argv)
 	size = arg_long(argv[2]);
 	packets = arg_long(argv[3]);
 	flows = arg_long(argv[4]);
+	if (strcmp(argv[5], "flood") && strcmp(argv[5], "drain"))
+		usage();
+	drain = !strcmp(argv[5], "drain");
 	if (size < 8 || size > 65507 || !flows || packets < flows)
 		usage();
 
 	/* accepted packets land here, unread: drops past its buffer are cheap */
 	sink = socket(AF_INET, SOCK_DGRAM, 0);
-	{
-		struct sockaddr_in a = {
-			.sin_family = AF_INET, .sin_port = htons(UDP_PORT),
-			.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-		};
-
-		if (sink < 0 || bind(sink, (struct sockaddr *)&a, sizeof(a)))
-			die("UDP sink");
-	}
+	if (sink < 0 || bind(sink, (struct sockaddr *)&sink_addr, sizeof(sink_addr)))
+		die("UDP sink");
 	s.fd = nl_socket(NETLINK_NETFILTER);
 	if (s.fd < 0)
 		die("netlink socket");
-	set_rcvbuf(s.fd, 8 << 20);
+	set_rcvbuf(s.fd, 64 << 20);
 	nfq_bind(s.fd, packets);
 	if (s.ring) {
 		ring_for_packets(&rx_req, size);
@@ -422,48 +471,36 @@ static int bench_nfq(int argc, char **argv)
 			die("rings");
 	}
 
-	self = cost_now(RUSAGE_SELF);
 	busy = cpu_busy_ns();
-	start = now_ns();
-	for (i = 0; i < flows; i++) {
-		pid_t pid = fork();
-
-		if (pid < 0)
-			die("fork");
-		if (pid == 0)
-			udp_flow(size, packets / flows + (i < packets % flows));
-	}
-	last = start;
-	while (s.done < packets) {
-		if (nfq_round(&s)) {
-			last = now_ns();
-			continue;
+	burst = drain ? (size > 16384 ? 250 : 1000) : packets;
+	for (n = 0; ok && n < packets; n += burst) {
+		if (burst > packets - n)
+			burst = packets - n;
+		if (drain) {
+			flows_start(flows, size, burst);
+			flows_wait(flows);
 		}
-		if (!nl_ring_wait(s.fd, IDLE_MS) && now_ns() - last > IDLE_MS * 1000000ull)
-			break;
+		c0 = cost_now(RUSAGE_SELF);
+		t0 = now_ns();
+		if (!drain)
+			flows_start(flows, size, burst);
+		ok = nfq_until(&s, n + burst);
+		timed += now_ns() - t0;
+		c1 = cost_now(RUSAGE_SELF);
+		cost.user_ns += c1.user_ns - c0.user_ns;
+		cost.sys_ns += c1.sys_ns - c0.sys_ns;
+		if (!drain)
+			flows_wait(flows);
 	}
-	last = now_ns();
-	for (i = 0; i < flows; i++)
-		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-			die("a traffic generator failed");
 	busy = cpu_busy_ns() - busy;
-	{
-		struct cost now = cost_now(RUSAGE_SELF);
-
-		self.user_ns = now.user_ns - self.user_ns;
-		self.sys_ns = now.sys_ns - self.sys_ns;
-	}
-	kids = cost_now(RUSAGE_CHILDREN);
-	lost = packets - s.done;
-	printf("{\"workload\": \"nfq\", \"path\": \"%s\", \"verdict\": \"%s\", \"size\": %ld, "
-	       "\"flows\": %ld, \"packets\": %ld, \"verdicted\": %ld, \"lost\": %ld, "
+	printf("{\"workload\": \"nfq\", \"mode\": \"%s\", \"path\": \"%s\", \"verdict\": \"%s\", "
+	       "\"size\": %ld, \"flows\": %ld, \"packets\": %ld, \"verdicted\": %ld, \"lost\": %ld, "
 	       "\"queue_drops\": %ld, \"guest_ns\": %llu, \"user_ns\": %llu, \"sys_ns\": %llu, "
-	       "\"generator_ns\": %llu, \"cpu_busy_ns\": %llu}\n",
-	       argv[0], argv[1], size, flows, packets, s.done, lost, nfq_drops(),
-	       (unsigned long long)(last - start), (unsigned long long)self.user_ns,
-	       (unsigned long long)self.sys_ns,
-	       (unsigned long long)(kids.user_ns + kids.sys_ns), (unsigned long long)busy);
-	return lost ? 1 : 0;
+	       "\"cpu_busy_ns\": %llu}\n",
+	       argv[5], argv[0], argv[1], size, flows, packets, s.done, packets - s.done,
+	       nfq_drops(), (unsigned long long)timed, (unsigned long long)cost.user_ns,
+	       (unsigned long long)cost.sys_ns, (unsigned long long)busy);
+	return s.done == packets ? 0 : 1;
 }
 
 /* ---- rtnetlink dump ----------------------------------------------------- */

@@ -39,8 +39,12 @@ def _reached(run: results.SuiteResult) -> set[str]:
     return {normalise(n) for n in run.passed + run.failed + [s[0] for s in run.skipped]}
 
 
-def compare(bases: list[results.SuiteResult], patched: results.SuiteResult) -> str:
-    """The patched run judged against one or more runs of the base."""
+BASE = "the unpatched base kernel"
+
+
+def compare(bases: list[results.SuiteResult], patched: results.SuiteResult, reference: str = BASE) -> str:
+    """The patched run judged against one or more runs of the reference (the
+    base kernel, or socket mode in the same boot for the ring-mode run)."""
     base_failed = {normalise(n) for base in bases for n in base.failed}
     base_passed = {normalise(n) for base in bases for n in base.passed}
     points: list[str] = []
@@ -55,11 +59,11 @@ def compare(bases: list[results.SuiteResult], patched: results.SuiteResult) -> s
     for name in patched.failed:
         key = normalise(name)
         if key in base_failed:
-            point(True, name, " # SKIP fails on the unpatched base kernel too (emulation timing), see nft_queue.log")
+            point(True, name, f" # SKIP fails on {reference} too (emulation timing), see its log")
         elif key in base_passed:
-            point(False, f"{name} (passes on the unpatched base kernel)")
+            point(False, f"{name} (passes on {reference})")
         else:
-            point(False, f"{name} (not reached on the unpatched base kernel)")
+            point(False, f"{name} (not reached on {reference})")
     reached = _reached(patched)
     seen: set[str] = set()
     for name in (n for base in bases for n in base.passed):
@@ -68,15 +72,15 @@ def compare(bases: list[results.SuiteResult], patched: results.SuiteResult) -> s
             continue
         seen.add(key)
         if any(key not in _reached(base) for base in bases):
-            point(True, name, " # SKIP not reached on a base run either (emulation timing), see nft_queue.log")
+            point(True, name, f" # SKIP not reached on a run of {reference} either (emulation timing)")
         else:
-            point(False, f"{name} (passes on the unpatched base kernel, never reached on the patched one)")
+            point(False, f"{name} (passes on {reference}, never reached on the patched one)")
     # An incomplete base run (a timeout, say) still tells what it reached; only
     # when no base run finished is there nothing to judge against.
     for number, base in enumerate(bases, 1):
         if base.error:
             complete = [b for b in bases if not b.error]
-            point(bool(complete), f"base kernel run {number} incomplete: {base.error}",
+            point(bool(complete), f"run {number} of {reference} incomplete: {base.error}",
                   " # SKIP another base run finished" if complete else "")
     if patched.error:
         point(False, f"patched kernel run incomplete: {patched.error}")
@@ -85,12 +89,15 @@ def compare(bases: list[results.SuiteResult], patched: results.SuiteResult) -> s
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    reference = BASE
+    if args[:1] == ["--reference"] and len(args) > 1:
+        reference, args = args[1], args[2:]
     if len(args) < 2:
-        print("usage: basediff BASE.tap [BASE.tap ...] PATCHED.tap", file=sys.stderr)
+        print("usage: basediff [--reference TEXT] BASE.tap [BASE.tap ...] PATCHED.tap", file=sys.stderr)
         return 2
     bases = [results.load(Path(a).stem, Path(a).parent) for a in args[:-1]]
     patched = results.load(Path(args[-1]).stem, Path(args[-1]).parent)
-    sys.stdout.write(compare(bases, patched))
+    sys.stdout.write(compare(bases, patched, reference))
     return 0
 
 

@@ -106,16 +106,21 @@ def show_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
 
 
-def nfq_table(runs: list[Run]) -> list[str]:
+MODES = {"drain": "packets wait in the ring or the socket, the daemon alone is timed",
+         "flood": "generators and daemon run together, the whole run is timed"}
+
+
+def nfq_table(runs: list[Run], mode: str) -> list[str]:
     lines = ["| size (B) | path | verdicts | packets/guest-s | MB/guest-s | daemon user+sys ns/pkt "
              "| all CPUs busy ns/pkt |", "|---|---|---|---|---|---|---|"]
     for size in SIZES:
         for path, verdict in NFQ_VARIANTS:
-            rate = stat(runs, pps, workload="nfq", path=path, verdict=verdict, size=size)
+            match = {"workload": "nfq", "mode": mode, "path": path, "verdict": verdict, "size": size}
+            rate = stat(runs, pps, **match)
             if rate is None:
                 continue
-            cost = stat(runs, cost_per_packet, workload="nfq", path=path, verdict=verdict, size=size)
-            busy = stat(runs, busy_per_packet, workload="nfq", path=path, verdict=verdict, size=size)
+            cost = stat(runs, cost_per_packet, **match)
+            busy = stat(runs, busy_per_packet, **match)
             assert cost and busy
             mbps = Stat(rate.median * size, rate.low * size, rate.high * size, rate.n)
             lines.append(f"| {size} | {path} | {verdict} | {rate.show()} | {mbps.show(1e6, 1)} "
@@ -128,12 +133,13 @@ def nfq_table(runs: list[Run]) -> list[str]:
     return lines
 
 
-def nfq_ratios(runs: list[Run]) -> list[str]:
+def nfq_ratios(runs: list[Run], mode: str) -> list[str]:
     lines = ["| size (B) | ring/sock, per-packet verdicts | ring/sock, batch verdicts "
              "| ring batch / sock per-packet (libnetfilter_queue default) | target |",
              "|---|---|---|---|---|"]
     for size in SIZES:
-        rates = {v: stat(runs, pps, workload="nfq", path=v[0], verdict=v[1], size=size) for v in NFQ_VARIANTS}
+        rates = {v: stat(runs, pps, workload="nfq", mode=mode, path=v[0], verdict=v[1], size=size)
+                 for v in NFQ_VARIANTS}
         each = ratio(rates[("ring", "each")], rates[("sock", "each")])
         batch = ratio(rates[("ring", "batch")], rates[("sock", "batch")])
         best = ratio(rates[("ring", "batch")], rates[("sock", "each")])
@@ -183,11 +189,12 @@ def events_table(runs: list[Run]) -> list[str]:
 def base_table(patched: list[Run], base: list[Run]) -> list[str]:
     lines = ["| workload | base | patched | patched/base | within 2 % |", "|---|---|---|---|---|"]
     rows: list[tuple[str, Stat | None, Stat | None]] = []
-    for size in SIZES:
-        for verdict in ("each", "batch"):
-            match = {"workload": "nfq", "path": "sock", "verdict": verdict, "size": size}
-            rows.append((f"nfq sock {verdict} {size} B (packets/guest-s)", stat(base, pps, **match),
-                         stat(patched, pps, **match)))
+    for mode in MODES:
+        for size in SIZES:
+            for verdict in ("each", "batch"):
+                match = {"workload": "nfq", "mode": mode, "path": "sock", "verdict": verdict, "size": size}
+                rows.append((f"nfq {mode} sock {verdict} {size} B (packets/guest-s)", stat(base, pps, **match),
+                             stat(patched, pps, **match)))
     rows.append(("dump sock (messages/guest-s)", stat(base, dump_rate, workload="dump", path="sock"),
                  stat(patched, dump_rate, workload="dump", path="sock")))
     for name, b, p in rows:
@@ -214,7 +221,8 @@ def plot(outdir: Path, patched: list[Run]) -> list[str]:
         return []
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for path, verdict in NFQ_VARIANTS:
-        points = [(s, stat(patched, pps, workload="nfq", path=path, verdict=verdict, size=s)) for s in SIZES]
+        points = [(s, stat(patched, pps, workload="nfq", mode="drain", path=path, verdict=verdict, size=s))
+                  for s in SIZES]
         have = [(s, st) for s, st in points if st]
         if not have:
             continue
@@ -225,7 +233,7 @@ def plot(outdir: Path, patched: list[Run]) -> list[str]:
     ax.set_yscale("log")
     ax.set_xlabel("UDP payload (bytes)")
     ax.set_ylabel("packets per guest-second")
-    ax.set_title("nfnetlink_queue: socket path vs rings (median, min..max)")
+    ax.set_title("nfnetlink_queue daemon: socket path vs rings (drain, median, min..max)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -235,9 +243,12 @@ def plot(outdir: Path, patched: list[Run]) -> list[str]:
 
 
 def report(outdir: Path, patched: list[Run], base: list[Run], header: str) -> str:
-    parts = [header, "", "## nfnetlink_queue (every packet accepted)", "", *nfq_table(patched), "",
-             "### Ratios", "", *nfq_ratios(patched), "", "## Route dump", "", *dump_table(patched), "",
-             "## Route events to one listener at the same memory", "", *events_table(patched), ""]
+    parts = [header, ""]
+    for mode, what in MODES.items():
+        parts += [f"## nfnetlink_queue, {mode}: {what}", "", *nfq_table(patched, mode), "",
+                  "Ratios:", "", *nfq_ratios(patched, mode), ""]
+    parts += ["## Route dump", "", *dump_table(patched), "",
+              "## Route events to one listener at the same memory", "", *events_table(patched), ""]
     if base:
         parts += ["## Socket path: patched vs unpatched base", "", *base_table(patched, base), ""]
     broken = failures(patched + base)
@@ -263,7 +274,7 @@ def smoke_points(runs: list[Run], paths: tuple[str, ...] = ("sock", "ring")) -> 
         if "failed" in run:
             points.append(f"not ok {number} {run['failed']}")
             continue
-        name = " ".join(str(run[k]) for k in ("workload", "path", "verdict", "size") if k in run)
+        name = " ".join(str(run[k]) for k in ("workload", "mode", "path", "verdict", "size") if k in run)
         problems = []
         if num(run, "guest_ns") <= 0:
             problems.append("no time measured")

@@ -106,9 +106,12 @@ def judge(directory: Path) -> tuple[list[str], bool, dict[str, object]]:
         lines.append(f"  PROBLEM: {problem}")
     ok = bool(names) and all(o.ok for o in outcomes) and not splats and not problems
     for boot in BOOTS:
-        seconds = read_status(directory / boot / "vm.status").get("seconds")
-        if seconds:
-            lines.append(f"time in VM{' (' + boot + ' kernel)' if boot else ''}: {seconds} s")
+        boot_status = read_status(directory / boot / "vm.status")
+        if boot_status.get("seconds"):
+            lines.append(f"time in VM{' (' + boot + ' kernel)' if boot else ''}: {boot_status['seconds']} s")
+        if boot_status.get("boot_retries", "0") != "0":
+            lines.append(f"  NOTE: {boot or 'main'} boot retried: the guest died before the tests started "
+                         f"(see {boot + '/' if boot else ''}console.boot-failure.log)")
     lines.append("-" * 72)
     lines.append("RESULT: " + ("PASS" if ok else "FAIL"))
     # The closing line CI reads: 'N passed, N failed, N skipped'.

@@ -59,8 +59,8 @@ def test_a_second_base_run_that_fails_too_makes_it_a_skip() -> None:
     assert len(res.passed) == 2
     reasons = dict(res.skipped)
     assert "unpatched base kernel too" in reasons["Expected 10 packets total, but got 0"]
-    assert "not reached on a base run either" in reasons["Expected and received 10"]
-    assert "not reached on a base run either" in reasons["tcp forward"]
+    assert "not reached on a run of the unpatched base kernel either" in reasons["Expected and received 10"]
+    assert "not reached on a run of the unpatched base kernel either" in reasons["tcp forward"]
 
 
 def test_a_check_every_base_run_passes_still_counts() -> None:
@@ -74,4 +74,11 @@ def test_an_incomplete_base_run_fails_only_when_no_base_run_finished() -> None:
     assert not judged(PATCHED_AS_USUAL, 1, [incomplete]).ok
     res = judged(PATCHED_AS_USUAL, 1, [incomplete, BASE])
     assert res.ok, res.failed
-    assert any("base kernel run 1 incomplete" in name for name, _ in res.skipped)
+    assert any("run 1 of the unpatched base kernel incomplete" in name for name, _ in res.skipped)
+
+
+def test_the_reference_is_named() -> None:
+    """Ring mode judged against socket mode in the same boot: the reasons say so."""
+    res = results.parse_tap("nft_queue_ring", basediff.compare([BASE], run(PATCHED_AS_USUAL, 1),
+                                                                "socket mode in the same boot"))
+    assert res.ok and "socket mode in the same boot too" in res.skipped[0][1]

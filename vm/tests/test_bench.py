@@ -9,7 +9,7 @@ from harness import bench, results
 
 
 def nfq(path: str, verdict: str, size: int, guest_ns: int, lost: int = 0, rep: int = 1) -> bench.Run:
-    return {"workload": "nfq", "path": path, "verdict": verdict, "size": size, "flows": 4,
+    return {"workload": "nfq", "mode": "drain", "path": path, "verdict": verdict, "size": size, "flows": 4,
             "packets": 1000, "verdicted": 1000 - lost, "lost": lost, "queue_drops": 0,
             "guest_ns": guest_ns, "user_ns": 2_000_000, "sys_ns": 8_000_000, "generator_ns": 1,
             "cpu_busy_ns": 20_000_000, "rep": rep}
@@ -34,14 +34,14 @@ def test_ratios_use_medians_and_judge_targets() -> None:
                  nfq("sock", "batch", 64, 80_000_000 + jitter, rep=rep),
                  nfq("ring", "each", 64, 25_000_000 + jitter, rep=rep),
                  nfq("ring", "batch", 64, 20_000_000 + jitter, rep=rep)]
-    (line,) = [row for row in bench.nfq_ratios(runs) if row.startswith("| 64 ")]
+    (line,) = [row for row in bench.nfq_ratios(runs, "drain") if row.startswith("| 64 ")]
     assert "| 4.00x | 4.00x | 5.00x | >= 3.0x: met |" in line
 
 
 def test_missed_target_is_reported_as_missed() -> None:
     runs = [nfq("sock", "each", 1500, 100), nfq("sock", "batch", 1500, 100),
             nfq("ring", "each", 1500, 60), nfq("ring", "batch", 1500, 40)]
-    (line,) = [row for row in bench.nfq_ratios(runs) if row.startswith("| 1500 ")]
+    (line,) = [row for row in bench.nfq_ratios(runs, "drain") if row.startswith("| 1500 ")]
     assert "missed" in line
 
 
@@ -50,7 +50,7 @@ def test_dump_ratio_and_base_comparison() -> None:
     base = [dump("sock", 100), nfq("sock", "each", 64, 100)]
     assert any("ring/sock: 2.00x" in line and "met" in line for line in bench.dump_table(patched))
     rows = bench.base_table(patched, base)
-    assert any(r.startswith("| nfq sock each 64 B") and "| 0.990 | yes |" in r for r in rows)
+    assert any(r.startswith("| nfq drain sock each 64 B") and "| 0.990 | yes |" in r for r in rows)
     assert any(r.startswith("| dump sock") and "| 1.000 | yes |" in r for r in rows)
 
 
@@ -60,10 +60,10 @@ def test_smoke_points_fail_on_loss_and_failed_runs(tmp_path: Path) -> None:
     path = tmp_path / "smoke.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in runs))
     suite = results.parse_tap("bench", results.tap_document(bench.smoke_points(bench.load(path), ("sock", "ring"))))
-    assert suite.passed == ["nfq ran in the sock path", "nfq ran in the ring path", "nfq ring batch 64"]
+    assert suite.passed == ["nfq ran in the sock path", "nfq ran in the ring path", "nfq drain ring batch 64"]
     assert suite.failed == ["dump ran in the sock path", "dump ran in the ring path",
                             "events ran in the sock path", "events ran in the ring path",
-                            "nfq sock each 64", "nfq ring each 64 400 4"]
+                            "nfq drain sock each 64", "nfq ring each 64 400 4"]
 
 
 def test_a_path_that_never_ran_fails() -> None:

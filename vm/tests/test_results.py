@@ -114,3 +114,10 @@ def test_performance_kernel_boot_is_judged_too(tmp_path: Path) -> None:
     (perf / "vm.status").write_text("vm_used=1\nvm_rc=255\n")
     _, ok, summary = report.judge(results_dir)
     assert not ok and any(str(p).startswith("perf boot: VM exited with status 255") for p in summary["problems"])
+
+
+def test_a_retried_boot_is_noted(tmp_path: Path) -> None:
+    results_dir = make_results(tmp_path, status="vm_used=1\nvm_rc=0\nboot_retries=1\n")
+    lines, ok, _ = report.judge(results_dir)
+    assert ok
+    assert any(line.startswith("  NOTE: main boot retried") for line in lines)
