@@ -265,7 +265,7 @@ WORKLOADS = ("nfq", "dump", "events")
 def smoke_points(runs: list[Run], paths: tuple[str, ...] = ("sock", "ring")) -> list[str]:
     """TAP points: every workload ran in every path, every run finished, lost
     no packet, and measured time."""
-    points = []
+    points: list[str] = []
     for workload in WORKLOADS:
         for path in paths:
             ran = bool(pick(runs, workload=workload, path=path))

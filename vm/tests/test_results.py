@@ -113,7 +113,9 @@ def test_performance_kernel_boot_is_judged_too(tmp_path: Path) -> None:
     (perf / "dmesg.txt").write_text((SPLATS / "clean-boot.txt").read_text())
     (perf / "vm.status").write_text("vm_used=1\nvm_rc=255\n")
     _, ok, summary = report.judge(results_dir)
-    assert not ok and any(str(p).startswith("perf boot: VM exited with status 255") for p in summary["problems"])
+    problems = summary["problems"]
+    assert isinstance(problems, list)
+    assert not ok and any(str(p).startswith("perf boot: VM exited with status 255") for p in problems)
 
 
 def test_a_retried_boot_is_noted(tmp_path: Path) -> None:
