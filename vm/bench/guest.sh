@@ -29,12 +29,17 @@ failed=0
 
 say() { printf 'nlmmap-guest: bench: %s\n' "$*"; }
 
+# The RX ring size of the nfqueue runs, and the series a run belongs to:
+# "main", or "ringsize" (the same point with a small ring: poll() scans the
+# ring when nothing waits, so its cost grows with the frame count).
+ring_kb=4096 series=main
+
 # record REP NETNS nlbench-args...: one JSON line, or a "failed" line
 record() {
 	local rep=$1 ns=$2 line
 	shift 2
-	if line=$(ip netns exec "$ns" "$nlbench" "$@" 2>/tmp/nlbench.err); then
-		printf '%s, "rep": %s}\n' "${line%\}}" "$rep" >>"$out"
+	if line=$(ip netns exec "$ns" env "NLBENCH_RING_KB=$ring_kb" "$nlbench" "$@" 2>/tmp/nlbench.err); then
+		printf '%s, "series": "%s", "rep": %s}\n' "${line%\}}" "$series" "$rep" >>"$out"
 	else
 		failed=1
 		printf '{"failed": "%s", "error": "%s", "rep": %s}\n' "$*" \
@@ -80,6 +85,15 @@ for ((rep = 1; rep <= reps; rep++)); do
 		done
 		record "$rep" nlb-nfq copy "$size" "${packets[$size]}"
 	done
+	if [[ " ${paths[*]} " == *" ring "* ]]; then
+		series=ringsize
+		for ring_kb in 128 4096; do
+			for mode in drain flood; do
+				record "$rep" nlb-nfq nfq ring batch 64 "${packets[64]}" "$flows" "$mode"
+			done
+		done
+		ring_kb=4096 series=main
+	fi
 	for path in "${paths[@]}"; do
 		record "$rep" nlb-dump dump "$path"
 		fresh_netns nlb-events

@@ -401,20 +401,23 @@ static int nfq_until(struct nfq_state *s, long target)
 }
 
 /*
- * RX ring of NFQ_RING_BYTES whose frames hold one packet of the size with
- * its netlink and nfqueue headers, as a user would size them for the MTU.
+ * RX ring of NFQ_RING_BYTES (or $NLBENCH_RING_KB KiB) whose frames hold one
+ * packet of the size with its netlink and nfqueue headers, as a user would
+ * size them for the MTU.
  */
 #define NFQ_RING_BYTES	(4 << 20)
 static void ring_for_packets(struct nl_mmap_req *req, long size)
 {
+	const char *kb = getenv("NLBENCH_RING_KB");
+	long bytes = kb ? arg_long(kb) << 10 : NFQ_RING_BYTES;
 	unsigned int frame = 2048;
 
 	while (frame < size + 28 + 512)
 		frame *= 2;
 	req->nm_frame_size = frame;
 	req->nm_block_size = frame > 65536 ? frame : 65536;
-	req->nm_block_nr = NFQ_RING_BYTES / req->nm_block_size;
-	req->nm_frame_nr = NFQ_RING_BYTES / frame;
+	req->nm_block_nr = bytes / req->nm_block_size;
+	req->nm_frame_nr = req->nm_block_nr * (req->nm_block_size / frame);
 }
 
 /*
@@ -496,10 +499,11 @@ static int bench_nfq(int argc, char **argv)
 	printf("{\"workload\": \"nfq\", \"mode\": \"%s\", \"path\": \"%s\", \"verdict\": \"%s\", "
 	       "\"size\": %ld, \"flows\": %ld, \"packets\": %ld, \"verdicted\": %ld, \"lost\": %ld, "
 	       "\"queue_drops\": %ld, \"guest_ns\": %llu, \"user_ns\": %llu, \"sys_ns\": %llu, "
-	       "\"cpu_busy_ns\": %llu}\n",
+	       "\"cpu_busy_ns\": %llu, \"ring_frames\": %u}\n",
 	       argv[5], argv[0], argv[1], size, flows, packets, s.done, packets - s.done,
 	       nfq_drops(), (unsigned long long)timed, (unsigned long long)cost.user_ns,
-	       (unsigned long long)cost.sys_ns, (unsigned long long)busy);
+	       (unsigned long long)cost.sys_ns, (unsigned long long)busy,
+	       s.ring ? rx_req.nm_frame_nr : 0);
 	return s.done == packets ? 0 : 1;
 }
 

@@ -70,7 +70,10 @@ class Stat:
 
 
 def pick(runs: list[Run], **match: object) -> list[Run]:
-    return [r for r in runs if "failed" not in r and all(r.get(k) == v for k, v in match.items())]
+    """The runs that finished and match; only the main series unless asked."""
+    match.setdefault("series", "main")
+    return [r for r in runs if "failed" not in r and all(r.get(k, "main" if k == "series" else None) == v
+                                                         for k, v in match.items())]
 
 
 def stat(runs: list[Run], measure: Callable[[Run], float], **match: object) -> Stat | None:
@@ -172,6 +175,21 @@ def dump_table(runs: list[Run]) -> list[str]:
     return lines
 
 
+def ringsize_table(runs: list[Run]) -> list[str]:
+    """64-byte packets, ring path, batch verdicts, with a small and a large RX ring."""
+    chosen = pick(runs, series="ringsize")
+    if not chosen:
+        return []
+    lines = ["| mode | RX frames | packets/guest-s | daemon user+sys ns/pkt |", "|---|---|---|---|"]
+    for mode in MODES:
+        for frames in sorted({int(num(r, "ring_frames")) for r in chosen}):
+            match = {"series": "ringsize", "mode": mode, "ring_frames": frames}
+            rate, cost = stat(runs, pps, **match), stat(runs, cost_per_packet, **match)
+            if rate and cost:
+                lines.append(f"| {mode} | {frames} | {rate.show()} | {cost.show()} |")
+    return lines
+
+
 def events_table(runs: list[Run]) -> list[str]:
     lines = ["| path | memory (KiB) | events | delivered | lost | overruns reported |", "|---|---|---|---|---|---|"]
     for path in ("sock", "ring"):
@@ -247,6 +265,12 @@ def report(outdir: Path, patched: list[Run], base: list[Run], header: str) -> st
     for mode, what in MODES.items():
         parts += [f"## nfnetlink_queue, {mode}: {what}", "", *nfq_table(patched, mode), "",
                   "Ratios:", "", *nfq_ratios(patched, mode), ""]
+    sizes = ringsize_table(patched)
+    if sizes:
+        parts += ["## Where the ring path's time goes: RX ring size (64 B, ring, batch verdicts)", "",
+                  "poll() finds no waiting frame only after scanning every frame, so an idle "
+                  "poll costs O(frames); a smaller ring shows how much of the ring path that is.", "",
+                  *sizes, ""]
     parts += ["## Route dump", "", *dump_table(patched), "",
               "## Route events to one listener at the same memory", "", *events_table(patched), ""]
     if base:
@@ -275,6 +299,8 @@ def smoke_points(runs: list[Run], paths: tuple[str, ...] = ("sock", "ring")) -> 
             points.append(f"not ok {number} {run['failed']}")
             continue
         name = " ".join(str(run[k]) for k in ("workload", "mode", "path", "verdict", "size") if k in run)
+        if run.get("series", "main") != "main":
+            name += f" ({run['series']}, {run.get('ring_frames')} frames)"
         problems = []
         if num(run, "guest_ns") <= 0:
             problems.append("no time measured")

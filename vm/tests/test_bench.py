@@ -79,3 +79,13 @@ def test_report_lists_failed_runs(tmp_path: Path) -> None:
     runs = [nfq("sock", "each", 64, 100), {"failed": "dump ring", "error": "stalled", "rep": 1}]
     text = bench.report(tmp_path, runs, [], "# Bench")
     assert "## Runs that failed" in text and "`dump ring`: stalled" in text
+
+
+def test_ring_size_runs_stay_out_of_the_main_tables() -> None:
+    small = {**nfq("ring", "batch", 64, 10), "series": "ringsize", "ring_frames": 64}
+    large = {**nfq("ring", "batch", 64, 20), "series": "ringsize", "ring_frames": 2048}
+    runs = [nfq("sock", "batch", 64, 100), nfq("ring", "batch", 64, 50), small, large]
+    (line,) = [row for row in bench.nfq_ratios(runs, "drain") if row.startswith("| 64 ")]
+    assert "| 2.00x |" in line
+    table = bench.ringsize_table(runs)
+    assert [row.split(" | ")[1] for row in table[2:]] == ["64", "2048"]
