@@ -17,7 +17,8 @@ boots the base a second time only when the first comparison fails): a check
 counts as failing on the base when any base run failed it, and a check that
 some base run never reached either is not held against the patched run.
 
-Check names are compared with the random netns suffixes removed.
+Check names are compared with the random netns suffixes and the measured
+durations and counts removed.
 """
 
 from __future__ import annotations
@@ -29,10 +30,14 @@ from pathlib import Path
 from harness import results
 
 _NETNS = re.compile(r"\b(ns\w*?)-[A-Za-z0-9]{6}\b")
+# Measurements the script prints in a check's name: how long a transfer took,
+# how many packets were counted.
+_DURATION = re.compile(r"\s*\(duration: \d+s\)")
+_COUNTS = re.compile(r"\bhad \d+ and \d+\b")
 
 
 def normalise(name: str) -> str:
-    return _NETNS.sub(r"\1", name)
+    return _COUNTS.sub("had N and N", _DURATION.sub("", _NETNS.sub(r"\1", name)))
 
 
 def _reached(run: results.SuiteResult) -> set[str]:

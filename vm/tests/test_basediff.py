@@ -82,3 +82,16 @@ def test_the_reference_is_named() -> None:
     res = results.parse_tap("nft_queue_ring", basediff.compare([BASE], run(PATCHED_AS_USUAL, 1),
                                                                 "socket mode in the same boot"))
     assert res.ok and "socket mode in the same boot too" in res.skipped[0][1]
+
+
+def test_durations_and_counts_in_names_do_not_matter() -> None:
+    """Real names from one boot: the same checks, other measurements."""
+    socket_mode = run("PASS: ok one\nFAIL: tcp and nfqueue in forward chain (duration: 4s)\n"
+                      "FAIL: test_udp_gro_ct: Expected software segmentation to occur, had 2177 and 0\n"
+                      "PASS: sctp and nfqueue in output chain with GSO (duration: 35s)\n", 1)
+    ring_mode = run("PASS: ok one\nFAIL: tcp and nfqueue in forward chain (duration: 3s)\n"
+                    "FAIL: test_udp_gro_ct: Expected software segmentation to occur, had 2217 and 0\n"
+                    "PASS: sctp and nfqueue in output chain with GSO (duration: 39s)\n", 1)
+    res = results.parse_tap("r", basediff.compare([socket_mode], ring_mode, "socket mode"))
+    assert res.ok, res.failed
+    assert len(res.passed) == 2 and len(res.skipped) == 2
