@@ -32,12 +32,20 @@ from harness import results
 _NETNS = re.compile(r"\b(ns\w*?)-[A-Za-z0-9]{6}\b")
 # Measurements the script prints in a check's name: how long a transfer took,
 # how many packets were counted.
-_DURATION = re.compile(r"\s*\(duration: \d+s\)")
-_COUNTS = re.compile(r"\bhad \d+ and \d+\b")
+_MEASURED = [
+    (re.compile(r"\s*\(duration: \d+s\)"), ""),
+    (re.compile(r"\bhad \d+ and \d+\b"), "had N and N"),
+    (re.compile(r"\bgot \d+"), "got N"),
+    (re.compile(r"\bdistribution: \d+ \d+"), "distribution: N N"),
+    (re.compile(r": -?\d+$"), ": N"),
+]
 
 
 def normalise(name: str) -> str:
-    return _COUNTS.sub("had N and N", _DURATION.sub("", _NETNS.sub(r"\1", name)))
+    name = _NETNS.sub(r"\1", name)
+    for pattern, replacement in _MEASURED:
+        name = pattern.sub(replacement, name)
+    return name
 
 
 def _reached(run: results.SuiteResult) -> set[str]:

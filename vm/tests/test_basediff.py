@@ -95,3 +95,11 @@ def test_durations_and_counts_in_names_do_not_matter() -> None:
     res = results.parse_tap("r", basediff.compare([socket_mode], ring_mode, "socket mode"))
     assert res.ok, res.failed
     assert len(res.passed) == 2 and len(res.skipped) == 2
+
+
+def test_measured_values_are_normalised() -> None:
+    assert basediff.normalise("uneven udp packet distribution: 1 0") == "uneven udp packet distribution: N N"
+    assert (basediff.normalise("Expected 10 packets total, but got 3 packets total")
+            == "Expected 10 packets total, but got N packets total")
+    assert basediff.normalise("ns1-Ab12Cd cannot reach ns2-xY34zW: 1") == "ns1 cannot reach ns2: N"
+    assert basediff.normalise("Expected and received 10 packets total (inet)").endswith("10 packets total (inet)")
