@@ -93,10 +93,14 @@ if [[ ${#vm_suites[@]} -gt 0 ]]; then
 	"$ROOT/vm/run.sh" "${vm_suites[@]}"
 fi
 
+# The performance kernel's boot and the base boots judging it: 4 vCPUs on
+# single-threaded TCG (see vm/run.sh).
+perf_cpus=${PERF_VM_CPUS:-4}
 if [[ ${#perf_suites[@]} -gt 0 ]]; then
 	# One boot of the performance kernel; report.py judges its VM status and
 	# kernel log like the main boot's.
-	RESULTS=$RESULTS/perf KBUILD=$PERF_KBUILD VM_CPUS=${PERF_VM_CPUS:-4} "$ROOT/vm/run.sh" "${perf_suites[@]}"
+	RESULTS=$RESULTS/perf KBUILD=$PERF_KBUILD VM_CPUS=$perf_cpus VM_TCG_THREAD=single \
+		"$ROOT/vm/run.sh" "${perf_suites[@]}"
 	for suite in "${perf_suites[@]}"; do
 		if [[ -f $RESULTS/perf/$suite.tap ]]; then
 			mv "$RESULTS/perf/$suite.tap" "$RESULTS/$suite.patched.tap"
@@ -113,7 +117,6 @@ fi
 #   under emulation some checks fail on the base too.  Timing varies between
 #   boots, so when that judgement fails the base is booted once more and both
 #   base runs count.
-perf_cpus=${PERF_VM_CPUS:-4}
 if [[ -f $RESULTS/nft_queue_ring.patched.tap ]]; then
 	if [[ -f $RESULTS/nft_queue.patched.tap ]] && grep -q '^not ok' "$RESULTS/nft_queue_ring.patched.tap"; then
 		harness basediff --reference "socket mode in the same boot" "$RESULTS/nft_queue.patched.tap" \
@@ -128,7 +131,8 @@ if [[ -f $RESULTS/nft_queue.patched.tap ]]; then
 		base_kbuild=$(PROFILE=perf "$ROOT/vm/base-kernel.sh")
 		base_taps=()
 		for base_run in base base2; do
-			RESULTS=$RESULTS/$base_run KBUILD=$base_kbuild VM_CPUS=$perf_cpus "$ROOT/vm/run.sh" nft_queue ||
+			RESULTS=$RESULTS/$base_run KBUILD=$base_kbuild VM_CPUS=$perf_cpus VM_TCG_THREAD=single \
+				"$ROOT/vm/run.sh" nft_queue ||
 				log "the base kernel run failed; see $RESULTS/$base_run"
 			base_taps+=("$RESULTS/$base_run/nft_queue.tap")
 			harness basediff "${base_taps[@]}" "$RESULTS/nft_queue.patched.tap" >"$RESULTS/nft_queue.tap"
