@@ -261,7 +261,11 @@ def plot(outdir: Path, patched: list[Run]) -> list[str]:
 
 
 def report(outdir: Path, patched: list[Run], base: list[Run], header: str) -> str:
-    parts = [header, ""]
+    parts = [header, "",
+             "The memcpy ceiling is glibc's memcpy() of the packet's bytes in the same guest.  Under "
+             "QEMU -icount each iteration of a `rep movsb` counts as one instruction, so for large "
+             "sizes this ceiling sits below what the kernel's own copies reach; it is a real "
+             "ceiling only on a wall clock (KVM).", ""]
     for mode, what in MODES.items():
         parts += [f"## nfnetlink_queue, {mode}: {what}", "", *nfq_table(patched, mode), "",
                   "Ratios:", "", *nfq_ratios(patched, mode), ""]
