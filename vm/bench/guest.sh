@@ -38,7 +38,9 @@ ring_kb=4096 series=main
 record() {
 	local rep=$1 ns=$2 line
 	shift 2
-	if line=$(ip netns exec "$ns" env "NLBENCH_RING_KB=$ring_kb" "$nlbench" "$@" 2>/tmp/nlbench.err); then
+	# A run that hangs is recorded as failed instead of stalling the boot
+	# (guest seconds: under -icount they count instructions).
+	if line=$(timeout 600 ip netns exec "$ns" env "NLBENCH_RING_KB=$ring_kb" "$nlbench" "$@" 2>/tmp/nlbench.err); then
 		printf '%s, "series": "%s", "rep": %s}\n' "${line%\}}" "$series" "$rep" >>"$out"
 	else
 		failed=1

@@ -711,7 +711,13 @@ static int bench_events(int argc, char **argv)
 		add_routes(count);
 	for (;;) {
 		if (ring) {
+			int err;
+			socklen_t len = sizeof(err);
+
 			ring_drain(fd, &rx, &messages, &frames);
+			/* an overrun is reported as a socket error (POLLERR) */
+			if (!getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) && err == ENOBUFS)
+				enobufs++;
 		} else {
 			n = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
 			if (n >= 0) {
