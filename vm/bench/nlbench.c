@@ -236,6 +236,32 @@ static __u32 packet_id(const struct nlmsghdr *nlh)
 	return 0;
 }
 
+/*
+ * The messages of an RX frame, read in place; a COPY frame's come from
+ * recv() into rbuf.  The frame stays the reader's until frame_release().
+ */
+static const unsigned char *frame_messages(int fd, struct nl_mmap_hdr *hdr, size_t *len)
+{
+	ssize_t n;
+
+	if (nl_frame_status(hdr) != NL_MMAP_STATUS_COPY) {
+		*len = hdr->nm_len;
+		return (unsigned char *)hdr + NL_MMAP_HDRLEN;
+	}
+	n = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
+	if (n < 0)
+		die("recv COPY frame");
+	*len = n;
+	return rbuf;
+}
+
+/* Hand the frame at the ring's head back to the kernel and move on. */
+static void frame_release(struct nl_ring *rx)
+{
+	nl_frame_set_status(nl_ring_frame(rx, rx->head), NL_MMAP_STATUS_UNUSED);
+	rx->head = (rx->head + 1) % rx->req.nm_frame_nr;
+}
+
 struct nfq_state {
 	int fd, ring, batch;
 	struct nl_ring rx, tx;	/* ring path only */
@@ -291,8 +317,10 @@ static void nfq_flush(struct nfq_state *s)
 /* One read round: up to BATCH_MAX packets; 0 if nothing was waiting. */
 static int nfq_round(struct nfq_state *s)
 {
+	const unsigned char *data;
 	long before = s->done;
 	struct nl_mmap_hdr *hdr;
+	size_t len;
 	ssize_t n;
 
 	while (s->done - before < BATCH_MAX && s->out.len + 64 * BATCH_MAX < sizeof(s->out.data)) {
@@ -308,16 +336,9 @@ static int nfq_round(struct nfq_state *s)
 		hdr = nl_ring_next(&s->rx);
 		if (!hdr)
 			break;
-		if (nl_frame_status(hdr) == NL_MMAP_STATUS_COPY) {
-			n = recv(s->fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
-			if (n < 0)
-				die("recv COPY frame");
-			nfq_handle(s, rbuf, n);
-		} else {
-			nfq_handle(s, (unsigned char *)hdr + NL_MMAP_HDRLEN, hdr->nm_len);
-		}
-		nl_frame_set_status(hdr, NL_MMAP_STATUS_UNUSED);
-		s->rx.head = (s->rx.head + 1) % s->rx.req.nm_frame_nr;
+		data = frame_messages(s->fd, hdr, &len);
+		nfq_handle(s, data, len);
+		frame_release(&s->rx);
 	}
 	nfq_flush(s);
 	return s->done > before;
@@ -543,25 +564,18 @@ static int count_messages(const unsigned char *data, size_t len, long *messages)
 	return 0;
 }
 
-/* Read whatever waits in the RX ring; 1 once done (stop_at_done) */
+/* Read whatever waits in the RX ring; 1 once NLMSG_DONE was seen */
 static int ring_drain(int fd, struct nl_ring *rx, long *messages, int *frames)
 {
+	const unsigned char *data;
 	struct nl_mmap_hdr *hdr;
 	int done = 0;
-	ssize_t n;
+	size_t len;
 
 	while (!done && (hdr = nl_ring_next(rx))) {
-		if (nl_frame_status(hdr) == NL_MMAP_STATUS_COPY) {
-			n = recv(fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
-			if (n < 0)
-				die("recv COPY frame");
-			done = count_messages(rbuf, n, messages);
-		} else {
-			done = count_messages((unsigned char *)hdr + NL_MMAP_HDRLEN,
-					      hdr->nm_len, messages);
-		}
-		nl_frame_set_status(hdr, NL_MMAP_STATUS_UNUSED);
-		rx->head = (rx->head + 1) % rx->req.nm_frame_nr;
+		data = frame_messages(fd, hdr, &len);
+		done = count_messages(data, len, messages);
+		frame_release(rx);
 		(*frames)++;
 	}
 	return done;

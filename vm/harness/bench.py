@@ -69,11 +69,10 @@ class Stat:
                 f"({fmt.format(self.low / scale)}..{fmt.format(self.high / scale)})")
 
 
-def pick(runs: list[Run], **match: object) -> list[Run]:
-    """The runs that finished and match; only the main series unless asked."""
-    match.setdefault("series", "main")
-    return [r for r in runs if "failed" not in r and all(r.get(k, "main" if k == "series" else None) == v
-                                                         for k, v in match.items())]
+def pick(runs: list[Run], series: object = "main", **match: object) -> list[Run]:
+    """The runs of the series that finished and match (runs without a series are main)."""
+    return [r for r in runs if "failed" not in r and r.get("series", "main") == series
+            and all(r.get(k) == v for k, v in match.items())]
 
 
 def stat(runs: list[Run], measure: Callable[[Run], float], **match: object) -> Stat | None:
