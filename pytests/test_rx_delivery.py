@@ -1,7 +1,7 @@
 """Delivery into the RX ring: rtnetlink dumps through the ring equal the same
-dumps through recvmsg(), end in NLMSG_DONE, complete through a tiny ring, and
-the counters show the ring was used; frame headers carry group and
-credentials."""
+dumps through recvmsg(), end in NLMSG_DONE, complete through a tiny ring, fill
+frames beyond the default dump skb size, and the counters show the ring was
+used; frame headers carry group and credentials."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from nlmmap.messages import (
 )
 from nlmmap.netns import add_dummies, netlink_socket
 from nlmmap.process import NOBODY, become_nobody, fork_child, wait_child
-from nlmmap.ring import NLMSG_DONE, RxRing, message_type, recv_until_done
+from nlmmap.ring import NLMSG_DONE, RxRing, message_type, recv_until_done, split_messages
 
 LINKS = 40
 ROUTES_PER_LINK = 5
@@ -72,6 +72,25 @@ def test_dump_completes_through_a_tiny_ring(filled_netns: str, make_rx_ring: Cal
     # every byte went through frames, each reused many times
     assert stats.rx_frames * (tiny.frame_size - NL_MMAP_HDRLEN) >= sum(len(m) for m in got)
     assert stats.rx_frames > 4 * tiny.frame_nr
+
+
+def test_dump_skbs_grow_to_the_frame_size(filled_netns: str, make_rx_ring: Callable[..., RxRing]) -> None:
+    """A ring reader never calls recvmsg(), where a dump learns how large
+    its skbs may be; setting up the ring says it instead.  One dump skb
+    fills one frame, so frames hold more than the default dump skb
+    (NLMSG_GOODSIZE, under 4 KiB with 4 KiB pages) would."""
+    sock = netlink_socket(filled_netns)
+    ring = make_rx_ring(sock, RingRequest(65536, 4, 16384, 16))
+    sock.send(dump_request(RTM_GETLINK))
+    lengths: list[int] = []
+    messages: list[bytes] = []
+    while not messages or message_type(messages[-1]) != NLMSG_DONE:
+        assert ring.wait(), f"dump stalled after {len(messages)} messages"
+        while (got := ring.read()) is not None:
+            lengths.append(len(got[1]))
+            messages.extend(split_messages(got[1]))
+    assert len(messages) > LINKS
+    assert max(lengths) > 8192, f"frame lengths {lengths}"
 
 
 def test_frame_header_carries_sender_credentials(usersock_pair: tuple[socket.socket, socket.socket],
