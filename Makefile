@@ -7,6 +7,8 @@
 #                   socket and ring mode and the nfqueue ordering test
 #   make bench      the benchmark in full: performance kernels with and without
 #                   the series, every workload in both paths, build/bench/results.md
+#   make bench-profile perf in the guest: where the instructions of the nfqueue
+#                   and dump workloads go, per path (build/bench-profile/)
 #   make tree       the kernel tree with patches/ applied (build/linux)
 #   make series     export build/linux's commits back into patches/
 #   make kernel     configure and build build/linux into build/kbuild (KASAN, lockdep)
@@ -22,7 +24,7 @@ SHELL := /bin/bash
 VM := vm
 export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES BENCH_SCALE BENCH_CPUS
 
-.PHONY: all demo check bench setup tree kernel perf-kernel series shell host-test clean
+.PHONY: all demo check bench bench-profile setup tree kernel perf-kernel series shell host-test clean
 
 all: demo
 
@@ -46,6 +48,10 @@ check: kernel perf-kernel
 
 bench: setup
 	@$(VM)/bench.sh
+
+bench-profile: perf-kernel
+	@PROFILE=perf RESULTS=$(CURDIR)/build/bench-profile VM_CPUS=$${BENCH_CPUS:-4} VM_ICOUNT=1 \
+		VM_TCG_THREAD=single $(VM)/run.sh profile
 
 series: setup
 	@$(VM)/series.sh

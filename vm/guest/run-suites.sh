@@ -73,6 +73,11 @@ for suite in "$@"; do
 		harness bench tap --paths "$paths" "$results/bench.jsonl" >"$results/bench.tap"
 		tap_counts bench "$rc"
 		;;
+	# where the instructions go, per variant (make bench-profile)
+	profile)
+		"$ROOT/vm/bench/profile.sh" "$NLMMAP_NLBENCH" "$results/profile" >"$results/profile.tap" 2>"$results/profile.log"
+		tap_counts profile "$?"
+		;;
 	demo) "$VENV/bin/python3" "$ROOT/vm/guest/demo.py" "$results/demo.tap" 2>&1 | sed 's/^/nlmmap-guest: /' ;;
 	*) say "unknown suite $suite" ;;
 	esac

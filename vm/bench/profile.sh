@@ -1,0 +1,83 @@
+#!/bin/bash
+# Runs inside the guest, as root: profile.sh NLBENCH OUTDIR
+#
+# Where the instructions go: `perf record -a` (cpu-clock, which under
+# QEMU -icount samples every N guest instructions) around one nlbench run
+# per variant, the same setup as guest.sh.  Writes OUTDIR/<variant>.txt,
+# the top symbols with their share of all samples (user and kernel, every
+# CPU), and OUTDIR/perf.log with perf's own messages.  Prints TAP: a
+# variant passes when nlbench succeeded and perf attributed samples.
+set -euo pipefail
+
+nlbench=$1 out=$2
+mkdir -p "$out"
+: >"$out/perf.log"
+
+say() { printf 'nlmmap-guest: profile: %s\n' "$*" >&2; }
+
+variants=(nfq-drain-64-sock-each nfq-drain-64-ring-each nfq-drain-64-ring-batch dump-sock dump-ring)
+if ! command -v perf >/dev/null; then
+	say "no perf binary in the guest (the host's root fs): install linux-perf"
+	echo "1..0 # SKIP no perf binary"
+	exit 0
+fi
+echo "1..${#variants[@]}"
+
+fresh_netns() { # name
+	ip netns del "$1" 2>/dev/null || true
+	ip netns add "$1"
+	ip -n "$1" link set lo up
+}
+
+fresh_netns nlp-nfq
+ip netns exec nlp-nfq nft -f - <<'RULES'
+table inet nlbench {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		udp dport 9999 queue num 0
+	}
+}
+RULES
+fresh_netns nlp-dump
+ip -n nlp-dump link add d0 type dummy
+ip -n nlp-dump link set d0 up
+for ((i = 0; i < 100000; i++)); do
+	printf 'route add 10.%d.%d.%d/32 dev d0\n' $((i >> 16)) $(((i >> 8) & 255)) $((i & 255))
+done | ip -n nlp-dump -batch -
+
+n=0
+# profile NAME NETNS nlbench-args...: one TAP line
+profile() {
+	local name=$1 ns=$2 data=/tmp/nlp-$1.data samples
+	shift 2
+	n=$((n + 1))
+	say "$name"
+	if ! timeout 600 perf record -q -a -g -F 20000 -o "$data" -- ip netns exec "$ns" "$nlbench" "$@" \
+		>"$out/$name.json" 2>>"$out/perf.log"; then
+		echo "not ok $n - $name: nlbench or perf record failed (perf.log)"
+		return
+	fi
+	# The daemon (comm nlbench; the generators are nlb-flow): samples
+	# (one per 50 us of guest time on a CPU) of the calls on its path,
+	# inclusive, then the hottest symbols themselves.
+	{
+		perf report -i "$data" --stdio --children --comms nlbench -n \
+			--sort sym -g none --percent-limit 2
+		perf report -i "$data" --stdio --no-children --sort comm,sym -g none --percent-limit 0.7
+	} 2>>"$out/perf.log" | grep -v '^$' >"$out/$name.txt" || true
+	rm -f "$data"
+	samples=$(sed -n 's/^# Samples: \([0-9.]*[KM]*\).*/\1/p' "$out/$name.txt")
+	if [[ -n $samples ]]; then
+		echo "ok $n - $name ($samples samples)"
+	else
+		echo "not ok $n - $name: perf report found no samples"
+	fi
+}
+
+profile "${variants[0]}" nlp-nfq nfq sock each 64 20000 4 drain
+profile "${variants[1]}" nlp-nfq nfq ring each 64 20000 4 drain
+profile "${variants[2]}" nlp-nfq nfq ring batch 64 20000 4 drain
+profile "${variants[3]}" nlp-dump dump sock
+profile "${variants[4]}" nlp-dump dump ring
+ip netns del nlp-nfq
+ip netns del nlp-dump
