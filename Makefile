@@ -52,6 +52,7 @@ bench: setup
 bench-profile: perf-kernel
 	@PROFILE=perf RESULTS=$(CURDIR)/build/bench-profile VM_CPUS=$${BENCH_CPUS:-4} VM_ICOUNT=1 \
 		VM_TCG_THREAD=single $(VM)/run.sh profile
+	@tap=build/bench-profile/profile.tap; cat $$tap; grep -q '^ok' $$tap && ! grep -q '^not ok' $$tap
 
 series: setup
 	@$(VM)/series.sh

@@ -58,6 +58,7 @@ harness bench report "$OUT" "$OUT/patched/bench.jsonl" "$OUT/base/bench.jsonl" -
 
 $(sed 's/^/    /' "$OUT/env.txt")
 
-Each number is the median over the repetitions in one boot, (min..max) beside it; $unit." >/dev/null
+Each number is the median over the repetitions in one boot, (min..max) beside it; $unit." \
+	--caption "kernel $(status patched kernel) + series, ${started%% *}, $BENCH_CPUS vCPUs, $(status patched accel) ($clock clock)" >/dev/null
 log "results: $OUT/results.md"
 cat "$OUT/results.md"

@@ -62,7 +62,7 @@ profile() {
 	# inclusive, then the hottest symbols themselves.
 	{
 		perf report -i "$data" --stdio --children --comms nlbench -n \
-			--sort sym -g none --percent-limit 2
+			--sort sym -g none --percent-limit 1
 		perf report -i "$data" --stdio --no-children --sort comm,sym -g none --percent-limit 0.7
 	} 2>>"$out/perf.log" | grep -v '^$' >"$out/$name.txt" || true
 	rm -f "$data"

@@ -227,8 +227,9 @@ def failures(runs: list[Run]) -> list[str]:
     return [f"- `{r['failed']}`: {r.get('error', '')}" for r in runs if "failed" in r]
 
 
-def plot(outdir: Path, patched: list[Run]) -> list[str]:
-    """PNG plots; their file names (none if matplotlib is missing)."""
+def plot(outdir: Path, patched: list[Run], caption: str = "") -> list[str]:
+    """PNG plots, captioned (kernel, date); their file names (none if
+    matplotlib is missing)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -250,7 +251,8 @@ def plot(outdir: Path, patched: list[Run]) -> list[str]:
     ax.set_yscale("log")
     ax.set_xlabel("UDP payload (bytes)")
     ax.set_ylabel("packets per guest-second")
-    ax.set_title("nfnetlink_queue daemon: socket path vs rings (drain, median, min..max)")
+    ax.set_title("nfnetlink_queue daemon: socket path vs rings (drain, median, min..max)"
+                 + (f"\n{caption}" if caption else ""), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -259,7 +261,7 @@ def plot(outdir: Path, patched: list[Run]) -> list[str]:
     return ["nfqueue.png"]
 
 
-def report(outdir: Path, patched: list[Run], base: list[Run], header: str) -> str:
+def report(outdir: Path, patched: list[Run], base: list[Run], header: str, caption: str = "") -> str:
     parts = [header, "",
              "The memcpy ceiling is glibc's memcpy() of the packet's bytes in the same guest.  Under "
              "QEMU -icount each iteration of a `rep movsb` counts as one instruction, so for large "
@@ -282,7 +284,7 @@ def report(outdir: Path, patched: list[Run], base: list[Run], header: str) -> st
     broken = failures(patched + base)
     if broken:
         parts += ["## Runs that failed", "", *broken, ""]
-    for name in plot(outdir, patched):
+    for name in plot(outdir, patched, caption):
         parts += [f"![{name}]({name})", ""]
     return "\n".join(parts)
 
@@ -326,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("patched", type=Path)
     rep.add_argument("base", type=Path, nargs="?")
     rep.add_argument("--header", default="# Benchmark")
+    rep.add_argument("--caption", default="", help="the plots' second title line (kernel, date)")
     tap = sub.add_parser("tap")
     tap.add_argument("runs", type=Path)
     tap.add_argument("--paths", default="sock ring", help="the paths every workload must have run in")
@@ -336,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     patched = load(args.patched)
     base = load(args.base) if args.base else []
-    text = report(args.outdir, patched, base, args.header)
+    text = report(args.outdir, patched, base, args.header, args.caption)
     (args.outdir / "results.md").write_text(text)
     print(text)
     return 0
