@@ -61,6 +61,17 @@ if [[ -d $mmdir ]]; then
 	for prog in rx_ring tx_ring; do
 		[[ -x $mmdir/$prog ]] || die "the selftests in $mmdir built no $prog"
 	done
+	# The same selftests as 32-bit programs, for the compat system calls
+	# (suite kselftest32); without a 32-bit libc the suite says so.
+	rm -rf "$KBUILD/kselftest32"
+	mkdir -p "$KBUILD/kselftest32"
+	for prog in rx_ring tx_ring; do
+		gcc -m32 -Wall -O2 -isystem "$KBUILD/usr/include" -o "$KBUILD/kselftest32/$prog" \
+			"$mmdir/$prog.c" -lpthread 2>>"$KBUILD/kselftest32/build.log" || {
+			log "no 32-bit build of $prog (gcc-multilib missing?): see $KBUILD/kselftest32/build.log"
+			break
+		}
+	done
 	# The benchmark driver, on the selftests' ring client (nl_ring.h).
 	gcc -O2 -Wall -I"$KBUILD/usr/include" -I"$mmdir" -o "$KBUILD/nlbench" "$ROOT/vm/bench/nlbench.c" ||
 		die "cannot build vm/bench/nlbench.c"

@@ -5,6 +5,7 @@
 #   checkpatch scripts/checkpatch.pl --strict on every patch of the series
 #   guest      in-guest pytest suites (pytests/)
 #   kselftest  the series' C selftests (kselftest/, built from the tree)
+#   kselftest32  the same built as 32-bit programs (the compat system calls)
 #   nft_queue  the upstream nfqueue selftest from the tree, unchanged, on the
 #              patched performance kernel (PROFILE=perf: its timeouts are not
 #              met under KASAN); a failure is judged against the bare base
@@ -83,7 +84,7 @@ for suite in "$@"; do
 		log "checkpatch: --strict on patches/"
 		checkpatch_suite >"$RESULTS/checkpatch.tap"
 		;;
-	guest | kselftest | bench | demo) vm_suites+=("$suite") ;;
+	guest | kselftest | kselftest32 | bench | demo) vm_suites+=("$suite") ;;
 	nft_queue | nft_queue_ring | nfq_smp) perf_suites+=("$suite") ;;
 	*) die "unknown suite '$suite'" ;;
 	esac

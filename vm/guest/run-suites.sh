@@ -57,6 +57,16 @@ for suite in "$@"; do
 	# the performance kernel with more of them)
 	nfq_smp) run_pytest nfq_smp "$ROOT/pytests/test_nfq_ring.py" -k test_ring_order_is_packet_id_order ;;
 	kselftest) run_kselftests kselftest "$NLMMAP_TREE/tools/testing/selftests/net/netlink_mmap" rx_ring tx_ring ;;
+	# the same tests as 32-bit programs: the compat system calls
+	kselftest32)
+		if [[ -x $NLMMAP_KBUILD/kselftest32/tx_ring ]]; then
+			run_kselftests kselftest32 "$NLMMAP_KBUILD/kselftest32" rx_ring tx_ring
+		else
+			printf '1..1\nok 1 rx_ring and tx_ring as 32-bit programs # SKIP no 32-bit build (gcc-multilib missing: see %s)\n' \
+				"$NLMMAP_KBUILD/kselftest32/build.log" >"$results/kselftest32.tap"
+			say "kselftest32: skipped, no 32-bit build"
+		fi
+		;;
 	nft_queue) run_shell_selftest nft_queue "$NLMMAP_TREE/tools/testing/selftests/net/netfilter" nft_queue.sh ;;
 	# the same script with every nf_queue listener on RX and TX rings
 	nft_queue_ring) NF_QUEUE_RING=1 run_shell_selftest nft_queue_ring \
