@@ -50,30 +50,13 @@ record() {
 	fi
 }
 
-fresh_netns() { # name
-	ip netns del "$1" 2>/dev/null || true
-	ip netns add "$1"
-	ip -n "$1" link set lo up
-}
+# shellcheck source=vm/bench/netns.sh
+source "$(dirname "$0")/netns.sh"
 
 : >"$out"
-fresh_netns nlb-nfq
-ip netns exec nlb-nfq nft -f - <<'RULES'
-table inet nlbench {
-	chain out {
-		type filter hook output priority 0; policy accept;
-		udp dport 9999 queue num 0
-	}
-}
-RULES
-
-fresh_netns nlb-dump
-ip -n nlb-dump link add d0 type dummy
-ip -n nlb-dump link set d0 up
+nfq_netns nlb-nfq
 say "adding $routes routes to the dump netns"
-for ((i = 0; i < routes; i++)); do
-	printf 'route add 10.%d.%d.%d/32 dev d0\n' $((i >> 16)) $(((i >> 8) & 255)) $((i & 255))
-done | ip -n nlb-dump -batch -
+dump_netns nlb-dump "$routes"
 
 for ((rep = 1; rep <= reps; rep++)); do
 	say "repetition $rep of $reps"
