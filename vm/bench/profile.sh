@@ -49,7 +49,7 @@ profile() {
 		perf report -i "$data" --stdio --no-children --sort comm,sym -g none --percent-limit 0.7
 	} 2>>"$out/perf.log" | grep -v '^$' >"$out/$name.txt" || true
 	rm -f "$data"
-	samples=$(sed -n 's/^# Samples: \([0-9.]*[KM]*\).*/\1/p' "$out/$name.txt")
+	samples=$(sed -n 's/^# Samples: \([0-9.]*[KM]*\).*/\1/p' "$out/$name.txt" | head -n 1)
 	if [[ -n $samples ]]; then
 		echo "ok $n - $name ($samples samples)"
 	else
