@@ -3,10 +3,11 @@
 #
 # Where the instructions go: `perf record -a` (cpu-clock, which under
 # QEMU -icount samples every N guest instructions) around one nlbench run
-# per variant, the same setup as guest.sh.  Writes OUTDIR/<variant>.txt,
-# the top symbols with their share of all samples (user and kernel, every
-# CPU), and OUTDIR/perf.log with perf's own messages.  Prints TAP: a
-# variant passes when nlbench succeeded and perf attributed samples.
+# per variant, the namespaces of guest.sh.  Writes OUTDIR/<variant>.txt
+# (the daemon's calls with their inclusive share of all samples, then the
+# hottest symbols of every process), OUTDIR/<variant>.json (nlbench's
+# line) and OUTDIR/perf.log (perf's own messages).  Prints TAP: a variant
+# passes when nlbench succeeded and perf attributed samples.
 set -euo pipefail
 
 nlbench=$1 out=$2
