@@ -2,7 +2,7 @@
 #
 #   make            set-up, patched kernel, boot it and show what the series does
 #   make check      every suite: harness tests, checkpatch, in-guest pytest, the series'
-#                   kselftests (64- and 32-bit), a smoke run of every benchmark workload, and
+#                   kselftests, a smoke run of every benchmark workload, and
 #                   on the performance kernel (4 vCPUs): upstream nft_queue.sh in
 #                   socket and ring mode and the nfqueue ordering test
 #   make bench      the benchmark in full: performance kernels with and without
@@ -44,7 +44,7 @@ demo: kernel
 	@$(VM)/job.sh demo
 
 check: kernel perf-kernel
-	@$(VM)/job.sh host checkpatch guest kselftest kselftest32 bench nft_queue nft_queue_ring nfq_smp
+	@$(VM)/job.sh host checkpatch guest kselftest bench nft_queue nft_queue_ring nfq_smp
 
 bench: setup
 	@$(VM)/bench.sh
