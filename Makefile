@@ -44,7 +44,7 @@ demo: kernel
 	@$(VM)/job.sh demo
 
 check: kernel perf-kernel
-	@$(VM)/job.sh host checkpatch guest kselftest bench nft_queue nft_queue_ring nfq_smp
+	@$(VM)/job.sh host checkpatch guest kselftest kselftest32 bench nft_queue nft_queue_ring nfq_smp
 
 bench: setup
 	@$(VM)/bench.sh

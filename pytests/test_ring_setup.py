@@ -7,9 +7,11 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import resource
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,6 +128,64 @@ def test_unprivileged_user_may_create_a_ring() -> None:
         set_ring(sock, NETLINK_RX_RING, GOOD)
         mapping = mmap.mmap(sock.fileno(), GOOD.size)
         assert mapping[:] == bytes(GOOD.size)
+
+    assert in_child(body) == 0
+
+
+# RLIMIT_MEMLOCK of the tests below, and rings within and beyond it
+MEMLOCK = 256 << 10
+WITHIN = RingRequest(block_size=4096, block_nr=64, frame_size=2048, frame_nr=128)
+BEYOND = RingRequest(block_size=4096, block_nr=65, frame_size=2048, frame_nr=130)
+ONE_PAGE = RingRequest(block_size=4096, block_nr=1, frame_size=2048, frame_nr=2)
+
+
+def _refused(sock: socket.socket, option: int, req: RingRequest) -> int:
+    """The errno of a setup that must fail (0 if it succeeded)."""
+    try:
+        set_ring(sock, option, req)
+    except OSError as err:
+        return err.errno or -1
+    return 0
+
+
+def test_ring_pages_count_against_rlimit_memlock() -> None:
+    """Rule: ring pages stay pinned, so they count against RLIMIT_MEMLOCK
+    through the user's locked_vm (as AF_XDP and io_uring); beyond it the
+    setup fails with ENOBUFS.  The rings of every socket of the user add
+    up, and the charge goes back at teardown and when the socket is freed."""
+
+    def body() -> None:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (MEMLOCK, MEMLOCK))
+        become_nobody()
+        first = netlink_socket(None, socket.NETLINK_ROUTE)
+        second = netlink_socket(None, socket.NETLINK_ROUTE)
+        assert _refused(first, NETLINK_RX_RING, BEYOND) == errno.ENOBUFS
+        assert get_ring(first) == TEARDOWN
+        set_ring(first, NETLINK_RX_RING, WITHIN)
+        assert _refused(second, NETLINK_TX_RING, ONE_PAGE) == errno.ENOBUFS, "the limit is per user"
+        set_ring(first, NETLINK_RX_RING, TEARDOWN)
+        set_ring(second, NETLINK_TX_RING, WITHIN)
+        assert _refused(first, NETLINK_RX_RING, ONE_PAGE) == errno.ENOBUFS
+        second.close()
+        # freed after an RCU grace period
+        deadline = time.monotonic() + 10
+        while _refused(first, NETLINK_RX_RING, WITHIN) == errno.ENOBUFS:
+            assert time.monotonic() < deadline, "the closed socket kept its charge"
+            time.sleep(0.05)
+        assert get_ring(first) == WITHIN
+
+    assert in_child(body) == 0
+
+
+def test_cap_ipc_lock_is_exempt_from_rlimit_memlock() -> None:
+    """Rule: CAP_IPC_LOCK exempts from the RLIMIT_MEMLOCK charge."""
+
+    def body() -> None:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (MEMLOCK, MEMLOCK))
+        sock = netlink_socket(None, socket.NETLINK_ROUTE)
+        set_ring(sock, NETLINK_RX_RING, BEYOND)
+        set_ring(sock, NETLINK_TX_RING, BEYOND)
+        assert get_ring(sock, NETLINK_TX_RING) == BEYOND
 
     assert in_child(body) == 0
 

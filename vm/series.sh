@@ -9,7 +9,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 PATCHES=${PATCHES:-$ROOT/patches}
-[[ -d $TREE/.git ]] || die "no tree at $TREE: run 'make tree' first"
+[[ -e $TREE/.git ]] || die "no tree at $TREE: run 'make tree' first"
 [[ -z $(git -C "$TREE" status --porcelain --untracked-files=no) ]] ||
 	die "$TREE has uncommitted changes: commit them (git add -f: Debian's .gitignore hides the tree) first"
 count=$(git -C "$TREE" rev-list --count base..HEAD)

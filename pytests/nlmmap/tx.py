@@ -2,10 +2,11 @@
 
 Fill the UNUSED frame at our head (message bytes, then nm_len, then the
 status VALID), and send every VALID frame with one send of zero bytes.  The
-kernel copies each frame's message, sets the frame UNUSED and sends the
-copy as sendmsg() would; the call returns the bytes sent, 0 when no frame
-was VALID, or the error of the frame that ended the batch (that frame is
-released too: it is the last frame the call set UNUSED).
+kernel copies each frame's message, sends the copy as sendmsg() would and
+sets the frame UNUSED; the call returns the bytes sent, 0 when no frame
+was VALID, or the error of a frame that failed for good (that frame is
+released too: it is the last frame the call set UNUSED).  A frame that
+would block, met a signal or found no memory stays VALID for the next call.
 """
 
 from __future__ import annotations

@@ -1,0 +1,107 @@
+"""Multicast to many listeners, checked against an oracle: every listener,
+with a ring of any frame size or without one, sees exactly the messages a
+plain recvmsg() listener of the same group sees, in every bind order.
+
+The first listener of a kernel multicast shares the sender's skb
+(skb_get() in do_one_broadcast()) and later listeners clone it: a ring
+that split that skb between frames, or marked it as announced by a COPY
+frame, would change what every later listener gets.  nf_tables puts the
+notifications of a transaction into one skb (split between small frames);
+an rtnetlink link event is one large message (COPY in small frames)."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from nlmmap.abi import RingRequest
+from nlmmap.netns import ip, netlink_socket
+from nlmmap.ring import RECV_BUFFER, RxRing, split_messages
+
+NFNLGRP_NFTABLES = 7
+RTNLGRP_LINK = 1
+
+# name -> geometry (None: a plain socket, the oracle)
+LISTENERS: dict[str, RingRequest | None] = {
+    "plain": None,
+    "ring64": RingRequest(block_size=4096, block_nr=1, frame_size=64, frame_nr=64),
+    "ring256": RingRequest(block_size=4096, block_nr=4, frame_size=256, frame_nr=64),
+    "ring16k": RingRequest(block_size=16384, block_nr=8, frame_size=16384, frame_nr=8),
+}
+ORDERS = list(itertools.permutations(LISTENERS))
+
+
+@dataclass(frozen=True)
+class Source:
+    """A kernel multicast: its protocol, group and a command that makes it."""
+
+    protocol: int
+    group: int
+    min_messages: int
+
+    def trigger(self, netns: str) -> None:
+        if self.protocol == socket.NETLINK_NETFILTER:
+            rules = "\n".join(f"add rule inet oracle c udp dport {1000 + n} counter" for n in range(12))
+            ip("netns", "exec", netns, "nft", "-f", "-",
+               stdin="add table inet oracle\n"
+                     "add chain inet oracle c { type filter hook input priority 0; }\n" + rules + "\n")
+        else:
+            ip("link", "add", "oracle0", "type", "dummy", netns=netns)
+            ip("link", "set", "oracle0", "up", netns=netns)
+
+
+SOURCES = {
+    # table, chain, 12 rules and the generation: one or two skbs
+    "nftables": Source(socket.NETLINK_NETFILTER, NFNLGRP_NFTABLES, 15),
+    # one RTM_NEWLINK per change, each larger than 256-byte frames
+    "rtnetlink": Source(socket.NETLINK_ROUTE, RTNLGRP_LINK, 2),
+}
+
+
+def _plain_messages(sock: socket.socket, idle: float = 0.5) -> list[bytes]:
+    sock.settimeout(idle)
+    out: list[bytes] = []
+    while True:
+        try:
+            out.extend(split_messages(sock.recv(RECV_BUFFER)))
+        except TimeoutError:
+            return out
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=["-".join(o) for o in ORDERS])
+@pytest.mark.parametrize("source", SOURCES.values(), ids=list(SOURCES))
+def test_every_listener_sees_the_plain_stream(netns: str, source: Source, order: tuple[str, ...],
+                                              make_rx_ring: Callable[..., RxRing]) -> None:
+    sockets: dict[str, socket.socket] = {}
+    rings: dict[str, RxRing] = {}
+    try:
+        for name in order:  # bound in this order: the last one bound is delivered to first
+            sockets[name] = netlink_socket(netns, source.protocol, groups=1 << (source.group - 1))
+            req = LISTENERS[name]
+            if req is not None:
+                rings[name] = make_rx_ring(sockets[name], req)
+
+        source.trigger(netns)
+
+        streams = {name: rings[name].drain() if name in rings else _plain_messages(sockets[name])
+                   for name in order}
+        oracle = streams["plain"]
+        assert len(oracle) >= source.min_messages, f"the oracle saw {len(oracle)} messages"
+        for name in order:
+            assert streams[name] == oracle, (
+                f"{name} saw {len(streams[name])} messages, the plain listener {len(oracle)}; "
+                f"first difference at {_first_difference(streams[name], oracle)}")
+    finally:
+        for sock in sockets.values():
+            sock.close()
+
+
+def _first_difference(got: list[bytes], want: list[bytes]) -> int:
+    for index, (a, b) in enumerate(zip(got, want)):
+        if a != b:
+            return index
+    return min(len(got), len(want))

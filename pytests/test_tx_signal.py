@@ -1,0 +1,170 @@
+"""A TX send interrupted by a signal loses no message.
+
+The send blocks on a full receiver; a signal with a handler interrupts it,
+with and without SA_RESTART.  Every frame must be either delivered (and
+counted in the call's return value), or still VALID for the next call:
+a frame the kernel set UNUSED without delivering its message is a lost
+message.  The frames are then sent by a second call and the receiver must
+get every message exactly once, in order."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from nlmmap.abi import NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID, RingRequest
+from nlmmap.messages import address_of, message_seq, user_message
+from nlmmap.process import fork_child, wait_child
+from nlmmap.tx import Rings, TxRing
+
+TX = RingRequest(block_size=4096, block_nr=4, frame_size=1024, frame_nr=16)
+SIZE = 900
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.sendto.restype = ctypes.c_ssize_t
+_libc.sendto.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                         ctypes.c_char_p, ctypes.c_uint32]
+
+
+def raw_send(sock: socket.socket, dest: tuple[int, int], flags: int = 0) -> tuple[int, int]:
+    """sendto(fd, NULL, 0, flags, dest) through libc, without Python's EINTR
+    retry: (return value, errno)."""
+    addr = struct.pack("=HHII", socket.AF_NETLINK, 0, dest[0], dest[1])
+    ctypes.set_errno(0)
+    ret = _libc.sendto(sock.fileno(), None, 0, flags, addr, len(addr))
+    return ret, ctypes.get_errno()
+
+
+@pytest.fixture
+def alarm_handler() -> Iterator[Callable[[bool], None]]:
+    """Install a SIGALRM handler (with or without SA_RESTART); restored after."""
+    old = signal.getsignal(signal.SIGALRM)
+
+    def install(restart: bool) -> None:
+        signal.signal(signal.SIGALRM, lambda *_: None)
+        signal.siginterrupt(signal.SIGALRM, not restart)
+
+    yield install
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def _drain_later(receiver: socket.socket, delay: float, write_fd: int) -> int:
+    """A child that starts reading the receiver after delay seconds and
+    reports the sequence numbers it read, until 1 s without a message."""
+
+    def body() -> None:
+        time.sleep(delay)
+        receiver.settimeout(1.0)
+        seqs = []
+        while True:
+            try:
+                seqs.append(message_seq(receiver.recv(1 << 16)))
+            except TimeoutError:
+                break
+        os.write(write_fd, json.dumps(seqs).encode())
+
+    return fork_child(body)
+
+
+@pytest.mark.parametrize("restart", [True, False], ids=["SA_RESTART", "no-SA_RESTART"])
+def test_interrupted_send_loses_no_frame(usersock_pair: tuple[socket.socket, socket.socket],
+                                         make_rings: Callable[..., Rings],
+                                         alarm_handler: Callable[[bool], None], restart: bool) -> None:
+    receiver, sender = usersock_pair
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    tx: TxRing | None = make_rings(sender, tx=TX).tx
+    assert tx is not None
+    for seq in range(1, TX.frame_nr + 1):
+        tx.put(user_message(SIZE, seq))
+
+    read_fd, write_fd = os.pipe()
+    child = _drain_later(receiver, 2.0, write_fd)
+    os.close(write_fd)
+
+    alarm_handler(restart)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    ret, err = raw_send(sender, address_of(receiver))
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+    statuses = tx.statuses()
+    released = statuses.count(NL_MMAP_STATUS_UNUSED)
+    assert statuses == [NL_MMAP_STATUS_UNUSED] * released + [NL_MMAP_STATUS_VALID] * (TX.frame_nr - released), \
+        f"the frames the call took are not a prefix: {statuses}"
+    if ret >= 0:
+        assert ret == released * SIZE, (
+            f"the call returned {ret} bytes but released {released} frames of {SIZE}: "
+            f"a released frame's message was not delivered")
+    else:
+        assert err == errno.EINTR, f"the interrupted send failed with {errno.errorcode.get(err, err)}"
+        assert released == 0, f"the call returned EINTR after releasing {released} frames"
+    assert released < TX.frame_nr, "the send did not stop at the signal"
+
+    # the rest goes out once the child reads; nothing lost, nothing twice
+    sent = tx.send(address_of(receiver))
+    assert sent == (TX.frame_nr - released) * SIZE
+    assert wait_child(child) == 0
+    with os.fdopen(read_fd, "rb") as pipe:
+        seqs = json.loads(pipe.read())
+    assert seqs == list(range(1, TX.frame_nr + 1))
+
+
+def test_dontwait_does_not_wait_for_another_sender(usersock_pair: tuple[socket.socket, socket.socket],
+                                                   make_rings: Callable[..., Rings],
+                                                   alarm_handler: Callable[[bool], None]) -> None:
+    """A blocking send waits for its full receiver with the TX ring held; a
+    MSG_DONTWAIT send meanwhile fails with EAGAIN at once, and a blocking
+    one is interruptible (EINTR), neither taking a frame."""
+    receiver, sender = usersock_pair
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    tx: TxRing | None = make_rings(sender, tx=TX).tx
+    assert tx is not None
+    for seq in range(1, TX.frame_nr + 1):
+        tx.put(user_message(SIZE, seq))
+    def send_all() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # the alarms are the main thread's
+        tx.send(address_of(receiver))
+
+    blocked = threading.Thread(target=send_all)
+    blocked.start()
+    deadline = time.monotonic() + 10
+    while tx.statuses()[0] != NL_MMAP_STATUS_UNUSED:
+        assert time.monotonic() < deadline, "the first send took no frame"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert blocked.is_alive(), "the first send did not wait for the full receiver"
+    statuses = tx.statuses()
+
+    alarm_handler(False)  # a safety net: without it a waiting call would hang the test
+    signal.setitimer(signal.ITIMER_REAL, 2.0)
+    started = time.monotonic()
+    ret, err = raw_send(sender, address_of(receiver), socket.MSG_DONTWAIT)
+    waited = time.monotonic() - started
+    assert (ret, errno.errorcode.get(err)) == (-1, "EAGAIN")
+    assert waited < 1.0, f"MSG_DONTWAIT waited {waited:.2f} s for the other sender"
+
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    ret, err = raw_send(sender, address_of(receiver))
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    assert (ret, errno.errorcode.get(err)) == (-1, "EINTR")
+    assert tx.statuses() == statuses, "a send that got no ring took frames"
+
+    seqs: list[int] = []
+    receiver.settimeout(1.0)
+    while blocked.is_alive() or len(seqs) < TX.frame_nr:
+        try:
+            seqs.append(message_seq(receiver.recv(1 << 16)))
+        except TimeoutError:
+            assert time.monotonic() < deadline + 20, f"stuck after {seqs}"
+    blocked.join()
+    assert seqs == list(range(1, TX.frame_nr + 1))
