@@ -127,15 +127,20 @@ static inline struct nl_mmap_hdr *nl_ring_frame(const struct nl_ring *ring,
 		(size_t)(i % per_block) * ring->req.nm_frame_size);
 }
 
-/* The kernel publishes a frame with release semantics; read with acquire. */
+/*
+ * The kernel publishes a frame with release semantics; read the status
+ * with acquire before the frame.  (R2: an RX frame's data; T2: a TX frame
+ * the kernel handed back, before writing it again.)  The labels are those
+ * of net/netlink/ring.c.
+ */
 static inline unsigned int nl_frame_status(struct nl_mmap_hdr *hdr)
 {
 	return __atomic_load_n(&hdr->nm_status, __ATOMIC_ACQUIRE);
 }
 
 /*
- * RX: hand a frame back (UNUSED) or keep it (SKIP) once done reading it.
- * TX: publish a filled frame (VALID) after its message and nm_len.
+ * RX: hand a frame back (UNUSED) or keep it (SKIP) once done reading it (R3).
+ * TX: publish a filled frame (VALID) after its message and nm_len (T1).
  */
 static inline void nl_frame_set_status(struct nl_mmap_hdr *hdr,
 				       unsigned int status)
@@ -221,7 +226,9 @@ static inline int nl_ring_put(struct nl_ring *ring, const void *msg,
 /*
  * Send every VALID TX frame, to dst or, for NULL, the connected peer or
  * the kernel.  The bytes sent, 0 when no frame was VALID, or -errno of the
- * frame that ended the batch (it is the last frame the call released).
+ * frame that ended the batch (it is the last frame the call released).  A
+ * frame that would block or met a signal stays VALID: the bytes of the
+ * frames before it, or -EAGAIN / -EINTR when there were none.
  */
 static inline ssize_t nl_ring_send(int fd, const struct sockaddr_nl *dst,
 				   int flags)

@@ -5,7 +5,9 @@ i // frames_per_block, so a block can end in a gap), read each message in
 place, release the frame, and fetch COPY messages with recvmsg().
 
 Python's stores and loads on the mapping are plain memory accesses; on
-x86 (the guest) that gives the release/acquire ordering the ABI asks for.
+x86 (the guest) that gives the release/acquire ordering the ABI asks for:
+(R2) read the status before the frame, (R3) hand the frame back after the
+last read (labels of net/netlink/ring.c and nl_ring.h).
 """
 
 from __future__ import annotations

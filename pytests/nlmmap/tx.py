@@ -51,7 +51,7 @@ class TxRing(FrameRing):
     def write(self, index: int, data: bytes, status: int = NL_MMAP_STATUS_VALID,
               length: int | None = None) -> None:
         """Message bytes, then nm_len (len(data) unless given), then the status:
-        x86 keeps these stores in order, as the ABI's release semantics ask."""
+        x86 keeps these stores in order, as the ABI's release semantics ask (T1)."""
         offset = self.offset(index)
         if len(data) > self.room:
             raise ValueError(f"{len(data)} bytes do not fit a frame of {self.room}")
