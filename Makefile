@@ -7,6 +7,8 @@
 #                   socket and ring mode and the nfqueue ordering test
 #   make bench      the benchmark in full: performance kernels with and without
 #                   the series, every workload in both paths, build/bench/results.md
+#   make mutate     each deliberate bug in vm/mutants/ built into the test
+#                   kernel; the tests named for it must fail (build/mutate/)
 #   make bench-profile perf in the guest: where the instructions of the nfqueue
 #                   and dump workloads go, per path (build/bench-profile/)
 #   make tree       the kernel tree with patches/ applied (build/linux)
@@ -24,7 +26,7 @@ SHELL := /bin/bash
 VM := vm
 export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES BENCH_SCALE BENCH_CPUS
 
-.PHONY: all demo check bench bench-profile setup tree kernel perf-kernel series shell host-test clean
+.PHONY: all demo check mutate bench bench-profile setup tree kernel perf-kernel series shell host-test clean
 
 all: demo
 
@@ -45,6 +47,9 @@ demo: kernel
 
 check: kernel perf-kernel
 	@$(VM)/job.sh host checkpatch guest kselftest kselftest32 bench nft_queue nft_queue_ring nfq_smp
+
+mutate: kernel
+	@$(VM)/mutate.sh
 
 bench: setup
 	@$(VM)/bench.sh

@@ -56,6 +56,11 @@ for suite in "$@"; do
 	# the nfqueue ordering test again, on this boot's vCPUs (job.sh boots
 	# the performance kernel with more of them)
 	nfq_smp) run_pytest nfq_smp "$ROOT/pytests/test_nfq_ring.py" -k test_ring_order_is_packet_id_order ;;
+	# named tests of pytests/, comma-separated (vm/mutate.sh)
+	pytest:*)
+		IFS=, read -ra nodes <<<"${suite#pytest:}"
+		run_pytest pytest "${nodes[@]/#/$ROOT/pytests/}"
+		;;
 	kselftest) run_kselftests kselftest "$NLMMAP_TREE/tools/testing/selftests/net/netlink_mmap" rx_ring tx_ring ;;
 	# the same tests as 32-bit programs: the compat system calls
 	kselftest32)

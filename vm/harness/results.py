@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,3 +107,28 @@ def load(name: str, directory: Path) -> SuiteResult:
     result = SuiteResult(name)
     result.error = "no results file: the suite did not run (VM down or timed out?)"
     return result
+
+
+def failed_assertions(text: str) -> list[str]:
+    """The tests of a JUnit XML that failed an assertion (<failure>), not
+    those that errored in set-up or were skipped: what catches a mutant."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return []
+    return [f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+            for case in root.iter("testcase") if case.find("failure") is not None]
+
+
+def main(argv: list[str]) -> int:
+    """`failed-tests FILE.xml`: print the tests that failed an assertion."""
+    if len(argv) != 2 or argv[0] != "failed-tests":
+        print("usage: python -m harness.results failed-tests FILE.xml", file=sys.stderr)
+        return 2
+    for test in failed_assertions(Path(argv[1]).read_text(errors="replace")):
+        print(test)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -123,3 +123,14 @@ def test_a_retried_boot_is_noted(tmp_path: Path) -> None:
     lines, ok, _ = report.judge(results_dir)
     assert ok
     assert any(line.startswith("  NOTE: main boot retried") for line in lines)
+
+
+def test_failed_assertions_are_failures_not_errors_or_skips() -> None:
+    xml = """<testsuite>
+      <testcase classname="t" name="a"><failure message="x"/></testcase>
+      <testcase classname="t" name="b"><error message="y"/></testcase>
+      <testcase classname="t" name="c"><skipped message="z"/></testcase>
+      <testcase classname="t" name="d"/>
+    </testsuite>"""
+    assert results.failed_assertions(xml) == ["t::a"]
+    assert results.failed_assertions("not xml") == []
