@@ -5,6 +5,7 @@ thread."""
 from __future__ import annotations
 
 import random
+import select
 import socket
 import threading
 import time
@@ -63,3 +64,28 @@ def test_no_wakeup_is_lost(usersock_pair: tuple[socket.socket, socket.socket],
             time.sleep(rng.random() / 100)
     thread.join()
     assert got == list(range(count))
+
+
+def test_edge_triggered_reader_that_polls_after_releasing_gets_everything(
+        usersock_pair: tuple[socket.socket, socket.socket], make_rx_ring: Callable[..., RxRing]) -> None:
+    """The documented rule for an edge-triggered epoll reader: releasing a
+    frame is a store the kernel does not see, so after releasing frames it
+    calls poll() with a zero timeout (which moves waiting messages into the
+    released frames) and reads on while that reports POLLIN.  Messages that
+    waited behind a full ring then all arrive, in order, with no new edge."""
+    receiver, sender = usersock_pair
+    two = RingRequest(block_size=4096, block_nr=1, frame_size=2048, frame_nr=2)
+    ring = make_rx_ring(receiver, two)
+    epoll = select.epoll()
+    epoll.register(receiver, select.EPOLLIN | select.EPOLLET)
+    for seq in range(12):  # two in frames, ten waiting for them
+        send_user(sender, receiver, user_message(64, seq))
+
+    seqs: list[int] = []
+    assert epoll.poll(5.0), "no edge for the first messages"
+    while True:
+        seqs.extend(message_seq(m) for m in ring.messages())
+        if not ring.wait(0):
+            break
+    assert seqs == list(range(12))
+    epoll.close()
