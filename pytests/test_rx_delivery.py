@@ -5,7 +5,9 @@ used; frame headers carry group and credentials."""
 
 from __future__ import annotations
 
+import select
 import socket
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -110,3 +112,32 @@ def test_frame_header_carries_sender_credentials(usersock_pair: tuple[socket.soc
     assert frame.pid == pid
     assert frame.group == 0
     assert message_seq(ring.payload(frame)) == 5
+
+
+def test_a_concurrent_poller_leaves_no_error(filled_netns: str, make_rx_ring: Callable[..., RxRing]) -> None:
+    """poll() continues a dump for a ring reader.  A second thread that only
+    polls races the reader's own polls to the dump's end; the one that
+    finds the dump ended by the other reports no error (SO_ERROR stays 0)
+    and every dump is complete."""
+    sock = netlink_socket(filled_netns)
+    ring = make_rx_ring(sock, RingRequest(block_size=4096, block_nr=2, frame_size=4096, frame_nr=2))
+    stop = threading.Event()
+
+    def poll_forever() -> None:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        while not stop.is_set():
+            poller.poll(0)
+
+    thread = threading.Thread(target=poll_forever)
+    thread.start()
+    try:
+        for seq in range(20):
+            sock.send(dump_request(RTM_GETROUTE, seq=seq + 1))
+            got = ring.collect_until_done()
+            assert message_type(got[-1]) == NLMSG_DONE, f"dump {seq} ended in {message_type(got[-1])}"
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0, f"after dump {seq}"
+    finally:
+        stop.set()
+        thread.join()
+    sock.close()
