@@ -45,7 +45,7 @@ status() { sed -n "s/^$2=//p" "$OUT/$1/vm.status"; }
 	printf 'patched kernel: %s (%s)\n' "$(status patched kernel)" "$KBUILD"
 	printf 'base kernel: %s (%s)\n' "$(status base kernel)" "$base_kbuild"
 	printf 'accel: %s, guest clock: %s, %s vCPUs, %s\n' "$(status patched accel)" \
-		"$(status patched clock)" "$BENCH_CPUS" "${VM_MEMORY:-2G}"
+		"$(status patched clock)" "$BENCH_CPUS" "${VM_MEMORY:-3G}"
 	printf 'qemu: %s\n' "$(qemu-system-x86_64 --version | head -n 1)"
 	printf 'host: %s, %s CPUs, %s\n' "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)" \
 		"$(nproc)" "$(uname -r)"

@@ -62,7 +62,7 @@ for patch in "${patches[@]}"; do
 		failed=$((failed + 1))
 		continue
 	fi
-	KBUILD=$mkbuild RESULTS=$results VM_MEMORY=${VM_MEMORY:-3G} "$ROOT/vm/run.sh" "pytest:$tests" >/dev/null 2>&1 || true
+	KBUILD=$mkbuild RESULTS=$results "$ROOT/vm/run.sh" "pytest:$tests" >/dev/null 2>&1 || true
 	caught=$(harness results failed-tests "$results/pytest.xml" 2>/dev/null || true)
 	if [[ -n $caught ]]; then
 		printf 'ok %s %s caught by %s\n' "$n" "$name" "$(tr '\n' ' ' <<<"$caught" | sed 's/ $//')" >>"$tap"

@@ -17,7 +17,7 @@ source "$(dirname "$0")/lib.sh"
 ACCEL=${ACCEL:-auto}
 VM_TIMEOUT=${VM_TIMEOUT:-2400}
 VM_CPUS=${VM_CPUS:-2}
-VM_MEMORY=${VM_MEMORY:-2G}
+VM_MEMORY=${VM_MEMORY:-3G}
 KVM_PROBE_TIMEOUT=${KVM_PROBE_TIMEOUT:-25}
 
 kernel="$KBUILD/arch/x86/boot/bzImage"
