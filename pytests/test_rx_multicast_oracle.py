@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pytest
 
 from nlmmap.abi import RingRequest
+from nlmmap.messages import NETLINK_NETFILTER
 from nlmmap.netns import ip, netlink_socket
 from nlmmap.ring import RECV_BUFFER, RxRing, split_messages
 
@@ -44,7 +45,7 @@ class Source:
     min_messages: int
 
     def trigger(self, netns: str) -> None:
-        if self.protocol == socket.NETLINK_NETFILTER:
+        if self.protocol == NETLINK_NETFILTER:
             rules = "\n".join(f"add rule inet oracle c udp dport {1000 + n} counter" for n in range(12))
             ip("netns", "exec", netns, "nft", "-f", "-",
                stdin="add table inet oracle\n"
@@ -56,7 +57,7 @@ class Source:
 
 SOURCES = {
     # table, chain, 12 rules and the generation: one or two skbs
-    "nftables": Source(socket.NETLINK_NETFILTER, NFNLGRP_NFTABLES, 15),
+    "nftables": Source(NETLINK_NETFILTER, NFNLGRP_NFTABLES, 15),
     # one RTM_NEWLINK per change, each larger than 256-byte frames
     "rtnetlink": Source(socket.NETLINK_ROUTE, RTNLGRP_LINK, 2),
 }
