@@ -7,7 +7,8 @@ its ring: 33 million frames all kept with SKIP, or a deep backlog of skbs
 released into frames at once.  The irqsoff tracer measures the longest
 interrupts-off section of the whole guest while each attack runs; it must
 stay within BOUND_US of the longest one the same traffic causes with a
-plain socket (measured first, in the same boot)."""
+plain socket (measured first, in the same boot).  Without the bound the
+SKIP ring took 3.3 s and the backlog moves 32 MiB in one section."""
 
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ BOUND_US = 5000
 
 # The largest geometry: 1 GiB of 32-byte frames (33,554,432 frames)
 HUGE = RingRequest(block_size=4096, block_nr=262144, frame_size=32, frame_nr=262144 * 128)
-# A ring that a deep backlog moves into at once
-DEEP = RingRequest(block_size=4096, block_nr=256, frame_size=256, frame_nr=4096)
+# A ring that a deep backlog of 1 KiB messages moves into at once (32 MiB)
+DEEP = RingRequest(block_size=4096, block_nr=16384, frame_size=2048, frame_nr=32768)
+DEEP_MESSAGE = 1024
 SO_RCVBUFFORCE = 33
 
 
@@ -107,15 +109,15 @@ def test_a_deep_backlog(usersock_pair: tuple[socket.socket, socket.socket],
                         make_rx_ring: Callable[..., RxRing], max_irqsoff: Callable[[bool], int]) -> None:
     receiver, sender = usersock_pair
     baseline = _baseline(usersock_pair, max_irqsoff, 64)
-    receiver.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 64 << 20)
+    receiver.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 512 << 20)
     ring = make_rx_ring(receiver, DEEP)
     total = 2 * DEEP.frame_nr + 1
     for seq in range(total - 1):  # every frame VALID, as many skbs waiting
-        send_user(sender, receiver, user_message(64, seq))
+        send_user(sender, receiver, user_message(DEEP_MESSAGE, seq))
     _set_every_status(ring, NL_MMAP_STATUS_UNUSED)  # released at once, unread
 
     max_irqsoff(True)
-    send_user(sender, receiver, user_message(64, total - 1))
+    send_user(sender, receiver, user_message(DEEP_MESSAGE, total - 1))
     worst = max_irqsoff(False)
     print(f"longest interrupts-off section: {worst} us moving a backlog of {DEEP.frame_nr} skbs, "
           f"{baseline} us with a plain socket")
