@@ -46,6 +46,20 @@ def raw_send(sock: socket.socket, dest: tuple[int, int], flags: int = 0) -> tupl
 
 
 @pytest.fixture
+def full_receiver(usersock_pair: tuple[socket.socket, socket.socket],
+                  make_rings: Callable[..., Rings]) -> tuple[socket.socket, socket.socket, TxRing]:
+    """(receiver, sender, TX ring): every frame VALID, more than the
+    receiver's smallest buffer takes."""
+    receiver, sender = usersock_pair
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    tx = make_rings(sender, tx=TX).tx
+    assert tx is not None
+    for seq in range(1, TX.frame_nr + 1):
+        tx.put(user_message(SIZE, seq))
+    return receiver, sender, tx
+
+
+@pytest.fixture
 def alarm_handler() -> Iterator[Callable[[bool], None]]:
     """Install a SIGALRM handler (with or without SA_RESTART); restored after."""
     old = signal.getsignal(signal.SIGALRM)
@@ -78,15 +92,9 @@ def _drain_later(receiver: socket.socket, delay: float, write_fd: int) -> int:
 
 
 @pytest.mark.parametrize("restart", [True, False], ids=["SA_RESTART", "no-SA_RESTART"])
-def test_interrupted_send_loses_no_frame(usersock_pair: tuple[socket.socket, socket.socket],
-                                         make_rings: Callable[..., Rings],
+def test_interrupted_send_loses_no_frame(full_receiver: tuple[socket.socket, socket.socket, TxRing],
                                          alarm_handler: Callable[[bool], None], restart: bool) -> None:
-    receiver, sender = usersock_pair
-    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
-    tx: TxRing | None = make_rings(sender, tx=TX).tx
-    assert tx is not None
-    for seq in range(1, TX.frame_nr + 1):
-        tx.put(user_message(SIZE, seq))
+    receiver, sender, tx = full_receiver
 
     read_fd, write_fd = os.pipe()
     child = _drain_later(receiver, 2.0, write_fd)
@@ -119,18 +127,13 @@ def test_interrupted_send_loses_no_frame(usersock_pair: tuple[socket.socket, soc
     assert seqs == list(range(1, TX.frame_nr + 1))
 
 
-def test_dontwait_does_not_wait_for_another_sender(usersock_pair: tuple[socket.socket, socket.socket],
-                                                   make_rings: Callable[..., Rings],
+def test_dontwait_does_not_wait_for_another_sender(full_receiver: tuple[socket.socket, socket.socket, TxRing],
                                                    alarm_handler: Callable[[bool], None]) -> None:
     """A blocking send waits for its full receiver with the TX ring held; a
     MSG_DONTWAIT send meanwhile fails with EAGAIN at once, and a blocking
     one is interruptible (EINTR), neither taking a frame."""
-    receiver, sender = usersock_pair
-    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
-    tx: TxRing | None = make_rings(sender, tx=TX).tx
-    assert tx is not None
-    for seq in range(1, TX.frame_nr + 1):
-        tx.put(user_message(SIZE, seq))
+    receiver, sender, tx = full_receiver
+
     def send_all() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # the alarms are the main thread's
         tx.send(address_of(receiver))
