@@ -7,6 +7,9 @@
 #                   socket and ring mode and the nfqueue ordering test
 #   make bench      the benchmark in full: performance kernels with and without
 #                   the series, every workload in both paths, build/bench/results.md
+#   make fuzz       random operation sequences on the test kernel against the
+#                   model (pytests/nlmmap/model.py) for DURATION seconds
+#                   (default 600); a failing one is kept in pytests/replays/
 #   make mutate     each deliberate bug in vm/mutants/ built into the test
 #                   kernel; the tests named for it must fail (build/mutate/)
 #   make bench-profile perf in the guest: where the instructions of the nfqueue
@@ -20,13 +23,13 @@
 #
 # Variables: KSRC=/path/to/linux (another base tree), NLMMAP_CACHE (default
 # /var/lib/nlmmap), ACCEL=auto|kvm|tcg, VM_TIMEOUT, JOBS, FORCE=1 (make tree),
-# BENCH_SCALE=full|smoke and BENCH_CPUS (make bench).
+# BENCH_SCALE=full|smoke and BENCH_CPUS (make bench), DURATION (make fuzz).
 
 SHELL := /bin/bash
 VM := vm
-export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES BENCH_SCALE BENCH_CPUS
+export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES BENCH_SCALE BENCH_CPUS DURATION
 
-.PHONY: all demo check mutate bench bench-profile setup tree kernel perf-kernel series shell host-test clean
+.PHONY: all demo check fuzz mutate bench bench-profile setup tree kernel perf-kernel series shell host-test clean
 
 all: demo
 
@@ -47,6 +50,9 @@ demo: kernel
 
 check: kernel perf-kernel
 	@$(VM)/job.sh host checkpatch guest kselftest kselftest32 bench nft_queue nft_queue_ring nfq_smp
+
+fuzz: kernel
+	@$(VM)/job.sh fuzz
 
 mutate: kernel
 	@$(VM)/mutate.sh

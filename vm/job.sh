@@ -15,6 +15,8 @@
 #              PERF_VM_CPUS (default 4) vCPUs
 #   bench      every benchmark workload once, small (vm/bench/guest.sh smoke)
 #   demo       the main job's show (vm/guest/demo.py)
+#   fuzz       random operation sequences against the model for DURATION
+#              seconds (pytests/test_model_random.py); failures -> pytests/replays/
 #
 # Everything lands in $RESULTS; the summary is printed last and the exit
 # status says whether the whole job passed.
@@ -85,6 +87,11 @@ for suite in "$@"; do
 		checkpatch_suite >"$RESULTS/checkpatch.tap"
 		;;
 	guest | kselftest | kselftest32 | bench | demo) vm_suites+=("$suite") ;;
+	fuzz)
+		[[ ${DURATION:-600} =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a number of seconds, not '$DURATION'"
+		export VM_TIMEOUT=${VM_TIMEOUT:-$((${DURATION:-600} + 1800))}
+		vm_suites+=(fuzz)
+		;;
 	nft_queue | nft_queue_ring | nfq_smp) perf_suites+=("$suite") ;;
 	*) die "unknown suite '$suite'" ;;
 	esac
@@ -93,6 +100,12 @@ done
 if [[ ${#vm_suites[@]} -gt 0 ]]; then
 	"$ROOT/vm/run.sh" "${vm_suites[@]}"
 fi
+# make fuzz: a failing sequence becomes a stored replay (test_stored_replay)
+for replay in "$RESULTS"/replays/*.json; do
+	[[ -f $replay ]] || continue
+	cp "$replay" "$ROOT/pytests/replays/"
+	log "fuzz: new replay pytests/replays/$(basename "$replay"): the kernel and the model disagree; commit it with the fix"
+done
 
 # The performance kernel's boot and the base boots judging it: 4 vCPUs on
 # single-threaded TCG (see vm/run.sh).
