@@ -7,7 +7,8 @@ The first listener of a kernel multicast shares the sender's skb
 that split that skb between frames, or marked it as announced by a COPY
 frame, would change what every later listener gets.  nf_tables puts the
 notifications of a transaction into one skb (split between small frames);
-an rtnetlink link event is one large message (COPY in small frames)."""
+an rtnetlink link event is one large message (COPY in small frames);
+conntrack events come from the packet path (softirq)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from nlmmap.netns import ip, netlink_socket
 from nlmmap.ring import RECV_BUFFER, RxRing, split_messages
 
 NFNLGRP_NFTABLES = 7
+NFNLGRP_CONNTRACK_NEW = 1
 RTNLGRP_LINK = 1
 
 # name -> geometry (None: a plain socket, the oracle)
@@ -36,30 +38,45 @@ LISTENERS: dict[str, RingRequest | None] = {
 ORDERS = list(itertools.permutations(LISTENERS))
 
 
+def _nftables_transaction(netns: str) -> None:
+    rules = "\n".join(f"add rule inet oracle c udp dport {1000 + n} counter" for n in range(12))
+    ip("netns", "exec", netns, "nft", "-f", "-",
+       stdin="add table inet oracle\n"
+             "add chain inet oracle c { type filter hook input priority 0; }\n" + rules + "\n")
+
+
+def _link_changes(netns: str) -> None:
+    ip("link", "add", "oracle0", "type", "dummy", netns=netns)
+    ip("link", "set", "oracle0", "up", netns=netns)
+
+
+def _new_connections(netns: str) -> None:
+    """A ct rule turns conntrack on in the netns; four UDP flows on lo."""
+    ip("netns", "exec", netns, "nft", "-f", "-",
+       stdin="add table inet conn\nadd chain inet conn out { type filter hook output priority 0; }\n"
+             "add rule inet conn out ct state new counter\n")
+    ip("netns", "exec", netns, "python3", "-c",
+       "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+       "[s.sendto(b'x' * 100, ('127.0.0.1', 4000 + n)) for n in range(4)]")
+
+
 @dataclass(frozen=True)
 class Source:
-    """A kernel multicast: its protocol, group and a command that makes it."""
+    """A kernel multicast: its protocol, group and what makes it."""
 
     protocol: int
     group: int
     min_messages: int
-
-    def trigger(self, netns: str) -> None:
-        if self.protocol == NETLINK_NETFILTER:
-            rules = "\n".join(f"add rule inet oracle c udp dport {1000 + n} counter" for n in range(12))
-            ip("netns", "exec", netns, "nft", "-f", "-",
-               stdin="add table inet oracle\n"
-                     "add chain inet oracle c { type filter hook input priority 0; }\n" + rules + "\n")
-        else:
-            ip("link", "add", "oracle0", "type", "dummy", netns=netns)
-            ip("link", "set", "oracle0", "up", netns=netns)
+    trigger: Callable[[str], None]
 
 
 SOURCES = {
     # table, chain, 12 rules and the generation: one or two skbs
-    "nftables": Source(NETLINK_NETFILTER, NFNLGRP_NFTABLES, 15),
+    "nftables": Source(NETLINK_NETFILTER, NFNLGRP_NFTABLES, 15, _nftables_transaction),
     # one RTM_NEWLINK per change, each larger than 256-byte frames
-    "rtnetlink": Source(socket.NETLINK_ROUTE, RTNLGRP_LINK, 2),
+    "rtnetlink": Source(socket.NETLINK_ROUTE, RTNLGRP_LINK, 2, _link_changes),
+    # conntrack events (IPCTNL_MSG_CT_NEW), one skb each, sent from the packet path
+    "conntrack": Source(NETLINK_NETFILTER, NFNLGRP_CONNTRACK_NEW, 4, _new_connections),
 }
 
 
