@@ -21,11 +21,10 @@ from dataclasses import dataclass
 import pytest
 
 from nlmmap.abi import RingRequest
-from nlmmap.messages import NETLINK_NETFILTER
+from nlmmap.messages import NETLINK_GENERIC, NETLINK_NETFILTER
 from nlmmap.netns import ip, ip_batch, netlink_socket
 from nlmmap.ring import NLMSG_DONE, NLMSG_HDR, RxRing, recv_until_done
 
-NETLINK_GENERIC = 16
 NLM_F_DUMP_REQUEST = 0x301
 AF_INET6 = socket.AF_INET6
 

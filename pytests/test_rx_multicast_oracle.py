@@ -8,7 +8,8 @@ that split that skb between frames, or marked it as announced by a COPY
 frame, would change what every later listener gets.  nf_tables puts the
 notifications of a transaction into one skb (split between small frames);
 an rtnetlink link event is one large message (COPY in small frames);
-conntrack events come from the packet path (softirq)."""
+conntrack events come from the packet path (softirq); ethtool notifications
+are generic netlink."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from nlmmap.abi import RingRequest
-from nlmmap.messages import NETLINK_NETFILTER
+from nlmmap.abi import NETLINK_ADD_MEMBERSHIP, SOL_NETLINK, RingRequest
+from nlmmap.messages import NETLINK_GENERIC, NETLINK_NETFILTER, genl_group
 from nlmmap.netns import ip, netlink_socket
 from nlmmap.ring import RECV_BUFFER, RxRing, split_messages
 
@@ -60,14 +61,28 @@ def _new_connections(netns: str) -> None:
        "[s.sendto(b'x' * 100, ('127.0.0.1', 4000 + n)) for n in range(4)]")
 
 
+def _feature_changes(netns: str) -> None:
+    """ethtool feature changes: an ETHTOOL_MSG_FEATURES_NTF each (generic netlink)."""
+    ip("link", "add", "oracle1", "type", "dummy", netns=netns)
+    for setting in ("sg off", "sg on", "tso off", "tso on"):
+        ip("netns", "exec", netns, "ethtool", "-K", "oracle1", *setting.split())
+
+
+def _ethtool_monitor() -> int:
+    return genl_group("ethtool", "monitor")
+
+
 @dataclass(frozen=True)
 class Source:
-    """A kernel multicast: its protocol, group and what makes it."""
+    """A kernel multicast: its protocol, group (or how to find it) and what makes it."""
 
     protocol: int
-    group: int
+    group: int | Callable[[], int]
     min_messages: int
     trigger: Callable[[str], None]
+
+    def group_id(self) -> int:
+        return self.group() if callable(self.group) else self.group
 
 
 SOURCES = {
@@ -77,6 +92,8 @@ SOURCES = {
     "rtnetlink": Source(socket.NETLINK_ROUTE, RTNLGRP_LINK, 2, _link_changes),
     # conntrack events (IPCTNL_MSG_CT_NEW), one skb each, sent from the packet path
     "conntrack": Source(NETLINK_NETFILTER, NFNLGRP_CONNTRACK_NEW, 4, _new_connections),
+    # generic netlink: ethtool's monitor group
+    "genetlink": Source(NETLINK_GENERIC, _ethtool_monitor, 4, _feature_changes),
 }
 
 
@@ -98,7 +115,8 @@ def test_every_listener_sees_the_plain_stream(netns: str, source: Source, order:
     rings: dict[str, RxRing] = {}
     try:
         for name in order:  # bound in this order: the last one bound is delivered to first
-            sockets[name] = netlink_socket(netns, source.protocol, groups=1 << (source.group - 1))
+            sockets[name] = netlink_socket(netns, source.protocol)
+            sockets[name].setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, source.group_id())
             req = LISTENERS[name]
             if req is not None:
                 rings[name] = make_rx_ring(sockets[name], req)

@@ -190,3 +190,41 @@ def send_group(sender: socket.socket, group: int, message: bytes) -> None:
         sender.sendto(message, (0, 1 << (group - 1)))
     except ConnectionRefusedError:
         pass
+
+
+NETLINK_GENERIC = 16
+GENL_ID_CTRL = 0x10
+CTRL_CMD_GETFAMILY = 3
+CTRL_ATTR_FAMILY_NAME = 2
+CTRL_ATTR_MCAST_GROUPS = 7
+CTRL_ATTR_MCAST_GRP_NAME = 1
+CTRL_ATTR_MCAST_GRP_ID = 2
+NLA_HDR = struct.Struct("=HH")
+
+
+def attributes(data: bytes, off: int = 0) -> dict[int, bytes]:
+    """The netlink attributes from off on: type (flags masked) -> payload."""
+    out: dict[int, bytes] = {}
+    while off + NLA_HDR.size <= len(data):
+        length, kind = NLA_HDR.unpack_from(data, off)
+        if length < NLA_HDR.size:
+            break
+        out[kind & 0x3FFF] = data[off + NLA_HDR.size : off + length]
+        off += (length + 3) & ~3
+    return out
+
+
+def genl_group(family: str, group: str) -> int:
+    """The id of a generic netlink family's multicast group (asked of nlctrl)."""
+    name = family.encode() + b"\0"
+    attr = NLA_HDR.pack(NLA_HDR.size + len(name), CTRL_ATTR_FAMILY_NAME) + name + bytes(-len(name) % 4)
+    request = NLMSG_HDR.pack(NLMSG_HDR.size + 4 + len(attr), GENL_ID_CTRL, NLM_F_REQUEST, 1, 0)
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC) as sock:
+        sock.send(request + bytes([CTRL_CMD_GETFAMILY, 1, 0, 0]) + attr)
+        reply = sock.recv(1 << 16)
+    groups = attributes(reply, NLMSG_HDR.size + 4).get(CTRL_ATTR_MCAST_GROUPS, b"")
+    for nested in attributes(groups).values():
+        fields = attributes(nested)
+        if fields.get(CTRL_ATTR_MCAST_GRP_NAME, b"").rstrip(b"\0") == group.encode():
+            return int.from_bytes(fields[CTRL_ATTR_MCAST_GRP_ID][:4], "little")
+    raise LookupError(f"generic netlink family {family} has no multicast group {group}")
