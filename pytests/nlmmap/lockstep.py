@@ -56,6 +56,7 @@ RX_REQS = (
     RingRequest(8192, 4, 1024, 32),
     RingRequest(4096, 12, 2048, 24),
     RingRequest(16384, 2, 16384, 2),
+    RingRequest(65536, 2, 8192, 16),
     RingRequest(0, 0, 0, 0),
     RingRequest(4000, 1, 256, 15),  # block not a page
     RingRequest(4096, 1, 250, 16),  # frame not aligned

@@ -62,10 +62,13 @@ def geometry_error(req: RingRequest) -> int:
     return 0
 
 
-def whole_messages(data: bytes, room: int) -> int:
-    """Bytes at the front of data that fit room as whole messages (rule 3:
-    a message is never split; 0 means the skb goes by COPY)."""
-    if len(data) <= room:
+def whole_messages(data: bytes, room: int, limit: int) -> int:
+    """Bytes at the front of data for a frame of room bytes (rule 3: a
+    message is never split; 0 means the skb goes by COPY).  The first
+    message goes if it fits the frame, more only while they end within
+    limit, the copy budget left in the lock hold (rule 14).  Bytes that do
+    not parse as messages go whole if they fit the frame."""
+    if len(data) <= min(room, limit):
         return len(data)
     off = 0
     while len(data) - off >= NLMSG_HDRLEN:
@@ -73,9 +76,11 @@ def whole_messages(data: bytes, room: int) -> int:
         if length < NLMSG_HDRLEN or length > len(data) - off:
             break
         step = min(align(length), len(data) - off)
-        if off + step > room:
+        if off + step > room or (off and off + step > limit):
             break
         off += step
+    if off == 0 and len(data) <= room:
+        return len(data)
     return off
 
 
@@ -174,8 +179,9 @@ class Socket:
         self.drops += 1
 
     def wake(self) -> None:
-        """netlink_rcv_wake(): congestion ends when the receive queue is empty."""
-        if not self.queue:
+        """netlink_rcv_wake(): congestion ends when no skb waits, in the
+        receive queue or in the ring's backlog."""
+        if not self.queue and not self.backlog:
             self.congested = False
 
     # --- delivery (rules 1-3, 13, 14) ---
@@ -225,7 +231,7 @@ class Socket:
             if frame is None:
                 return budget[0] == 0
             budget[0] -= 1
-            length = whole_messages(skb.data, ring.room)
+            length = whole_messages(skb.data, ring.room, max(budget[0], 1) * COPY_UNIT)
             if length == 0 and skb.data:
                 self.queue.append(self.backlog.popleft())  # rule 3: COPY, in order
                 self.publish(ring, frame, skb, len(skb.data), b"", NL_MMAP_STATUS_COPY)
