@@ -129,9 +129,9 @@ def nfq_table(runs: list[Run], mode: str) -> list[str]:
                          f"| {cost.show()} | {busy.show()} |")
         ceiling = stat(runs, copy_rate, workload="copy", size=size)
         if ceiling:
+            ceiling_bytes = Stat(ceiling.median * size, ceiling.low * size, ceiling.high * size, ceiling.n)
             lines.append(f"| {size} | memcpy ceiling | - | {ceiling.show()} | "
-                         f"{Stat(ceiling.median * size, ceiling.low * size, ceiling.high * size, ceiling.n).show(1e6, 1)}"
-                         " | - | - |")
+                         f"{ceiling_bytes.show(1e6, 1)} | - | - |")
     return lines
 
 

@@ -98,7 +98,8 @@ def choose(pin: Pin, available: list[str], series_found: list[str]) -> Choice:
             f"against the pin: bump VERSION and SHA256 in vm/base.pin to pin it.",
         )
     newest = sorted(series_found, key=lambda s: [int(x) for x in s.split(".")])
-    hint = f"the newest series there is linux-source-{newest[-1]}" if newest else "no linux-source package is there at all"
+    hint = (f"the newest series there is linux-source-{newest[-1]}" if newest
+            else "no linux-source package is there at all")
     raise FetchError(
         f"error: no {pin.package} is left in {pin.suite}; {hint}. "
         f"Build on another tree with KSRC=/path/to/linux (e.g. `make check KSRC=~/net-next`), "

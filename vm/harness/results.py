@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # "ok 3 name # SKIP reason", "not ok 4 name # TODO", nested ones indented or "# "-prefixed
-_TAP_RESULT = re.compile(r"^(?P<ok>ok|not ok)\s+(?P<num>\d+)\s*-?\s*(?P<desc>[^#]*?)\s*(#\s*(?P<dir>SKIP|TODO|XFAIL)\S*\s*(?P<reason>.*))?$", re.I)
+_TAP_RESULT = re.compile(r"^(?P<ok>ok|not ok)\s+(?P<num>\d+)\s*-?\s*(?P<desc>[^#]*?)"
+                         r"\s*(#\s*(?P<dir>SKIP|TODO|XFAIL)\S*\s*(?P<reason>.*))?$", re.I)
 _TAP_PLAN = re.compile(r"^1\.\.(\d+)")
 _TAP_BAIL = re.compile(r"^Bail out!\s*(.*)")
 

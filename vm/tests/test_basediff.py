@@ -17,7 +17,8 @@ def judged(patched_output: str, code: int, bases: list[results.SuiteResult] | No
 
 
 def test_same_failure_as_base_is_a_skip_with_reason() -> None:
-    res = judged("PASS: ns1-Qw12er can reach ns2-Ty34ui\nPASS: ip: drop\nFAIL: Expected 10 packets total, but got 0\n", 1)
+    res = judged("PASS: ns1-Qw12er can reach ns2-Ty34ui\nPASS: ip: drop\n"
+                 "FAIL: Expected 10 packets total, but got 0\n", 1)
     assert res.ok
     assert len(res.passed) == 2
     assert res.skipped and "unpatched base kernel too" in res.skipped[0][1]

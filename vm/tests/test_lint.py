@@ -1,4 +1,5 @@
-"""The project's shell scripts stay shellcheck-clean."""
+"""The project's shell scripts stay shellcheck-clean; its Python passes ruff,
+and mypy --strict on the harness and the clients (settings: pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -24,4 +25,28 @@ def test_there_are_scripts_to_check() -> None:
 def test_shellcheck_clean() -> None:
     proc = subprocess.run(["shellcheck", "-x", *map(str, shell_scripts())], cwd=ROOT,
                           capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _venv_tool(name: str) -> str | None:
+    """A tool installed beside this interpreter (the venv), else on PATH."""
+    import sys
+
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
+@pytest.mark.skipif(_venv_tool("ruff") is None, reason="ruff is not installed (make setup installs it)")
+def test_ruff_clean() -> None:
+    proc = subprocess.run([str(_venv_tool("ruff")), "check", "--no-cache", "vm/harness", "vm/tests", "pytests"],
+                          cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(_venv_tool("mypy") is None, reason="mypy is not installed (make setup installs it)")
+@pytest.mark.parametrize("where, package", [("vm", "harness"), ("pytests", "nlmmap")])
+def test_mypy_strict(where: str, package: str) -> None:
+    proc = subprocess.run([str(_venv_tool("mypy")), "--config-file", str(ROOT / "pyproject.toml"),
+                           "--no-incremental", "--cache-dir", "/dev/null", package],
+                          cwd=ROOT / where, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

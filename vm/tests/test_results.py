@@ -51,7 +51,8 @@ def test_junit() -> None:
     assert results.parse_junit("g", "<oops").error is not None
 
 
-def make_results(tmp: Path, *, tap: str = "1..1\nok 1 a\n", dmesg: str = "", status: str = "vm_used=1\nvm_rc=0\n") -> Path:
+def make_results(tmp: Path, *, tap: str = "1..1\nok 1 a\n", dmesg: str = "",
+                 status: str = "vm_used=1\nvm_rc=0\n") -> Path:
     (tmp / "suites.txt").write_text("kself guest\n")
     (tmp / "kself.tap").write_text(tap)
     (tmp / "guest.xml").write_text(JUNIT.replace('<failure message="assert 1 == 2">x</failure>', "")

@@ -106,3 +106,24 @@ def test_unexported_work_is_never_thrown_away(ws: Workspace) -> None:
 def test_ksrc_that_is_not_a_kernel_tree_is_refused(ws: Workspace, tmp_path: Path) -> None:
     result = ws.run("tree.sh", KSRC=str(tmp_path))
     assert result.returncode != 0 and "is not a kernel tree" in result.stderr
+
+
+def test_author_signs_the_exported_series(ws: Workspace) -> None:
+    assert ws.run("tree.sh").returncode == 0
+    section = "NETLINK MEMORY-MAPPED RINGS\nM:\tDev <dev@localhost>\nL:\tnetdev@vger.kernel.org\n"
+    ws.commit_in_tree("MAINTAINERS", section, "netlink: add the ring", "2026-02-01T10:00:00Z")
+    person = "Ann Poster <ann@example.org>"
+    result = ws.run("series.sh", AUTHOR=person)
+    assert result.returncode == 0, result.stderr
+    text = (ws.patches / "0001-netlink-add-the-ring.patch").read_text()
+    assert f"\nFrom: {person}\n" in text
+    assert f"\nSigned-off-by: {person}\n" in text and "Signed-off-by: Dev" not in text
+    assert f"\n+M:\t{person}\n" in text and "dev@localhost" not in text
+
+
+def test_author_that_is_not_a_person_is_refused(ws: Workspace) -> None:
+    assert ws.run("tree.sh").returncode == 0
+    ws.commit_in_tree("Makefile", "VERSION = 8\n", "kbuild: bump", "2026-02-01T10:00:00Z")
+    result = ws.run("series.sh", AUTHOR="root")
+    assert result.returncode != 0
+    assert "AUTHOR must be 'Full Name <address@domain>'" in result.stderr
