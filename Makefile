@@ -16,6 +16,7 @@
 #                   and dump workloads go, per path (build/bench-profile/)
 #   make tree       the kernel tree with patches/ applied (build/linux)
 #   make series     export build/linux's commits back into patches/
+#                   (AUTHOR="Name <address>": the person who posts them signs them)
 #   make kernel     configure and build build/linux into build/kbuild (KASAN, lockdep)
 #   make perf-kernel the same without the debug options into build/kbuild-perf
 #   make shell      interactive VM on the built kernel
@@ -27,7 +28,7 @@
 
 SHELL := /bin/bash
 VM := vm
-export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES BENCH_SCALE BENCH_CPUS DURATION
+export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES BENCH_SCALE BENCH_CPUS DURATION AUTHOR
 
 .PHONY: all demo check fuzz mutate bench bench-profile setup tree kernel perf-kernel series shell host-test clean
 

@@ -3,7 +3,8 @@
 #
 # git format-patch with fixed options (zero From hashes, no version
 # signature) so that exporting an unchanged tree reproduces patches/ byte for
-# byte.  The cover letter keeps its hand-written subject and blurb; its
+# byte.  AUTHOR="Name <address>" makes that person the author and signer of
+# every patch and the series' maintainer (vm/harness/author.py).  The cover letter keeps its hand-written subject and blurb; its
 # shortlog and diffstat are regenerated.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -23,6 +24,11 @@ cover="$out/0000-cover-letter.patch"
 old_cover="$PATCHES/0000-cover-letter.patch"
 if [[ -f $old_cover ]]; then
 	harness cover "$old_cover" "$cover"
+fi
+
+# AUTHOR="Name <address>": the person who will post the series signs it
+if [[ -n ${AUTHOR:-} ]]; then
+	harness author "$AUTHOR" "$out"/*.patch || die "AUTHOR: see above"
 fi
 
 mkdir -p "$PATCHES"
