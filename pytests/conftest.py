@@ -5,14 +5,10 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 if TYPE_CHECKING:
     from nlmmap.abi import RingRequest
@@ -51,13 +47,13 @@ _netns_ids = itertools.count()
 
 
 @pytest.fixture
-def make_rx_ring() -> Iterator[Callable[..., "RxRing"]]:
+def make_rx_ring() -> Iterator[Callable[..., RxRing]]:
     """Factory: an RX ring on a socket, mapped; unmapped after the test."""
     from nlmmap.ring import RxRing
 
     rings: list[RxRing] = []
 
-    def make(sock: socket.socket, req: "RingRequest") -> RxRing:
+    def make(sock: socket.socket, req: RingRequest) -> RxRing:
         ring = RxRing(sock, req)
         rings.append(ring)
         return ring
@@ -68,13 +64,13 @@ def make_rx_ring() -> Iterator[Callable[..., "RxRing"]]:
 
 
 @pytest.fixture
-def make_rings() -> Iterator[Callable[..., "Rings"]]:
+def make_rings() -> Iterator[Callable[..., Rings]]:
     """Factory: RX and/or TX rings on a socket in one mapping; unmapped after the test."""
     from nlmmap.tx import open_rings
 
     opened: list[Rings] = []
 
-    def make(sock: socket.socket, rx: "RingRequest | None" = None, tx: "RingRequest | None" = None) -> Rings:
+    def make(sock: socket.socket, rx: RingRequest | None = None, tx: RingRequest | None = None) -> Rings:
         rings = open_rings(sock, rx, tx)
         opened.append(rings)
         return rings

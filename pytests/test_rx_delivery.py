@@ -39,7 +39,8 @@ def filled_netns(netns: str) -> str:
 
 
 @pytest.mark.parametrize("rtm_type", [RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE], ids=["links", "addresses", "routes"])
-def test_dump_through_ring_equals_recvmsg(filled_netns: str, make_rx_ring: Callable[..., RxRing], rtm_type: int) -> None:
+def test_dump_through_ring_equals_recvmsg(filled_netns: str, make_rx_ring: Callable[..., RxRing],
+                                         rtm_type: int) -> None:
     plain = netlink_socket(filled_netns)
     plain.send(dump_request(rtm_type))
     expected = recv_until_done(plain)

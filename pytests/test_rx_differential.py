@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 
 from nlmmap.abi import RingRequest
-from nlmmap.messages import NETLINK_GENERIC, NETLINK_NETFILTER
+from nlmmap.messages import NETLINK_GENERIC, NETLINK_NETFILTER, first_difference
 from nlmmap.netns import ip, ip_batch, netlink_socket
 from nlmmap.ring import NLMSG_DONE, NLMSG_HDR, RxRing, recv_until_done
 
@@ -166,4 +166,4 @@ def test_a_ring_reader_gets_the_plain_dump(populated: str, dump: Dump, ring: Rin
     assert len(before) >= dump.min_messages, f"the plain dump gave {len(before)} messages"
     assert NLMSG_HDR.unpack_from(before[-1])[1] == NLMSG_DONE, "the plain dump did not end in NLMSG_DONE"
     assert got == before, (f"ring: {len(got)} messages, plain: {len(before)}; "
-                           f"first difference at {next((i for i, (a, b) in enumerate(zip(got, before)) if a != b), min(len(got), len(before)))}")
+                           f"first difference at {first_difference(got, before)}")

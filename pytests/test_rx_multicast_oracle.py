@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 
 from nlmmap.abi import NETLINK_ADD_MEMBERSHIP, SOL_NETLINK, RingRequest
-from nlmmap.messages import NETLINK_GENERIC, NETLINK_NETFILTER, genl_group
+from nlmmap.messages import NETLINK_GENERIC, NETLINK_NETFILTER, first_difference, genl_group
 from nlmmap.netns import ip, netlink_socket
 from nlmmap.ring import RECV_BUFFER, RxRing, split_messages
 
@@ -130,14 +130,8 @@ def test_every_listener_sees_the_plain_stream(netns: str, source: Source, order:
         for name in order:
             assert streams[name] == oracle, (
                 f"{name} saw {len(streams[name])} messages, the plain listener {len(oracle)}; "
-                f"first difference at {_first_difference(streams[name], oracle)}")
+                f"first difference at {first_difference(streams[name], oracle)}")
     finally:
         for sock in sockets.values():
             sock.close()
 
-
-def _first_difference(got: list[bytes], want: list[bytes]) -> int:
-    for index, (a, b) in enumerate(zip(got, want)):
-        if a != b:
-            return index
-    return min(len(got), len(want))

@@ -37,7 +37,7 @@ class RingRequest:
         return self._FORMAT.pack(self.block_size, self.block_nr, self.frame_size, self.frame_nr)
 
     @classmethod
-    def unpack(cls, data: bytes) -> "RingRequest":
+    def unpack(cls, data: bytes) -> RingRequest:
         return cls(*cls._FORMAT.unpack(data[: cls._FORMAT.size]))
 
     @property

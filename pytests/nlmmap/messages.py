@@ -150,7 +150,7 @@ def user_message(total: int, seq: int, fill: int | None = None) -> bytes:
 
 
 def message_seq(message: bytes) -> int:
-    return NLMSG_HDR.unpack_from(message)[3]
+    return int(NLMSG_HDR.unpack_from(message)[3])
 
 
 def address_of(sock: socket.socket) -> tuple[int, int]:
@@ -228,3 +228,11 @@ def genl_group(family: str, group: str) -> int:
         if fields.get(CTRL_ATTR_MCAST_GRP_NAME, b"").rstrip(b"\0") == group.encode():
             return int.from_bytes(fields[CTRL_ATTR_MCAST_GRP_ID][:4], "little")
     raise LookupError(f"generic netlink family {family} has no multicast group {group}")
+
+
+def first_difference(got: list[bytes], want: list[bytes]) -> int:
+    """Index of the first message two streams disagree on (or the shorter length)."""
+    for index, (a, b) in enumerate(zip(got, want, strict=False)):
+        if a != b:
+            return index
+    return min(len(got), len(want))

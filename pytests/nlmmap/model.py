@@ -14,10 +14,11 @@ passes what the kernel did, and the model checks that the rules allowed it.
 from __future__ import annotations
 
 import errno
+import functools
 import select
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from nlmmap.abi import (
     NL_MMAP_HDRLEN,
@@ -388,7 +389,7 @@ class Socket:
             data = bytes(self.tx_data.get(index, bytearray(ring.room))[:length])
             if length < NLMSG_HDRLEN or length > ring.room or not tx_messages_ok(data):
                 err = -errno.EINVAL
-            elif dest.unicast(Skb(data, 0, self.pid), lambda: refused(index)):
+            elif dest.unicast(Skb(data, 0, self.pid), functools.partial(refused, index)):
                 err = length
             else:
                 err = -errno.EAGAIN

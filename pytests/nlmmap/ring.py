@@ -50,7 +50,7 @@ def split_messages(data: bytes) -> list[bytes]:
 
 
 def message_type(message: bytes) -> int:
-    return NLMSG_HDR.unpack_from(message)[1]
+    return int(NLMSG_HDR.unpack_from(message)[1])
 
 
 class RxRing(FrameRing):

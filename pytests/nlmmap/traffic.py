@@ -74,7 +74,7 @@ def queue_counters(netns: str, queue: int) -> dict[str, int]:
     for line in ip("netns", "exec", netns, "cat", "/proc/net/netfilter/nfnetlink_queue").splitlines():
         values = [int(v) for v in line.split()[: len(names)]]
         if values[0] == queue:
-            return dict(zip(names, values))
+            return dict(zip(names, values, strict=False))
     raise LookupError(f"queue {queue} not bound")
 
 
