@@ -50,7 +50,7 @@ demo: kernel
 	@$(VM)/job.sh demo
 
 check: kernel perf-kernel
-	@$(VM)/job.sh host checkpatch guest kselftest kselftest32 bench nft_queue nft_queue_ring nfq_smp
+	@$(VM)/job.sh host checkpatch series guest kselftest kselftest32 bench nft_queue nft_queue_ring nfq_smp
 
 fuzz: kernel
 	@$(VM)/job.sh fuzz

@@ -2,6 +2,8 @@
 # Run a set of suites and judge them: job.sh SUITE...
 #
 #   host       pytest of the harness itself (vm/tests), on the host, no VM
+#   series     per patch: Signed-off-by, kernel-doc, get_maintainer.pl, selftest
+#              lists (vm/harness/seriescheck.py)
 #   checkpatch scripts/checkpatch.pl --strict on every patch of the series
 #   guest      in-guest pytest suites (pytests/)
 #   kselftest  the series' C selftests (kselftest/, built from the tree)
@@ -85,6 +87,12 @@ for suite in "$@"; do
 	checkpatch)
 		log "checkpatch: --strict on patches/"
 		checkpatch_suite >"$RESULTS/checkpatch.tap"
+		;;
+	series)
+		log "series: per-patch checks without a build (vm/harness/seriescheck.py)"
+		mapfile -t series_patches < <(find "$ROOT/patches" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-*' | sort)
+		harness seriescheck "$TREE" base "${series_patches[@]}" --want netdev@vger.kernel.org \
+			>"$RESULTS/series.tap" 2>"$RESULTS/series.log" || true
 		;;
 	guest | kselftest | kselftest32 | bench | demo) vm_suites+=("$suite") ;;
 	fuzz)

@@ -18,13 +18,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pytests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from guestinfo import expected, running_build_id, running_config  # noqa: E402
-from harness.results import tap_document  # noqa: E402
-from nlmmap.abi import RingRequest, ring_stats  # noqa: E402
-from nlmmap.messages import (  # noqa: E402
+from guestinfo import expected, running_build_id, running_config
+from harness.results import tap_document
+from nlmmap.abi import RingRequest, ring_stats
+from nlmmap.messages import (
     NETLINK_NETFILTER,
     RTM_GETROUTE,
     ack_error,
@@ -32,12 +29,12 @@ from nlmmap.messages import (  # noqa: E402
     route_request,
     rtnl_key,
 )
-from nlmmap.netns import add_dummies, ifindex, inside, ip, netlink_socket, scratch_netns  # noqa: E402
-from nlmmap.nfqueue import NF_ACCEPT, Packet, RingQueue, bind_queue, verdict_batch  # noqa: E402
-from nlmmap.process import wait_child  # noqa: E402
-from nlmmap.ring import NLMSG_DONE, RxRing, message_type, recv_until_done, split_messages  # noqa: E402
-from nlmmap.traffic import PORT, collect, load_rules, queue_counters, received, send_flows  # noqa: E402
-from nlmmap.tx import open_rings  # noqa: E402
+from nlmmap.netns import add_dummies, ifindex, inside, ip, netlink_socket, scratch_netns
+from nlmmap.nfqueue import NF_ACCEPT, Packet, RingQueue, bind_queue, verdict_batch
+from nlmmap.process import wait_child
+from nlmmap.ring import NLMSG_DONE, RxRing, message_type, recv_until_done, split_messages
+from nlmmap.traffic import PORT, collect, load_rules, queue_counters, received, send_flows
+from nlmmap.tx import open_rings
 
 TX_ROUTES = 200
 
