@@ -59,7 +59,8 @@ DUMPS = {
     "nft-rules": Dump(NETLINK_NETFILTER, _nft(7), bytes(4), 20),
     "nft-sets": Dump(NETLINK_NETFILTER, _nft(10), bytes(4), 2),
     # IPCTNL_MSG_CT_GET for IPv4
-    "conntrack": Dump(NETLINK_NETFILTER, (1 << 8) | 1, bytes([socket.AF_INET, 0, 0, 0]), 2),
+    "conntrack": Dump(NETLINK_NETFILTER, (1 << 8) | 1, bytes([socket.AF_INET, 0, 0, 0]), 2,
+                      clock_attr=7),  # CTA_TIMEOUT: seconds left, ticks between two dumps
 }
 
 RINGS = {
