@@ -85,6 +85,7 @@ build_id=$(readelf -n "$KBUILD/vmlinux" | awk '/Build ID:/{print $3; exit}')
 	printf 'NLMMAP_NLBENCH=%s\n' "${NLBENCH:-$KBUILD/nlbench}"
 	printf 'NLMMAP_BENCH_SCALE=%s\n' "${BENCH_SCALE:-smoke}"
 	printf 'NLMMAP_FUZZ_SECONDS=%s\n' "${DURATION:-600}"
+	printf 'NLMMAP_ACCEL=%s\n' "$accel"
 } >"$RESULTS/expect.env"
 
 boot() {
