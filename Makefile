@@ -5,6 +5,10 @@
 #                   kselftests, a smoke run of every benchmark workload, and
 #                   on the performance kernel (4 vCPUs): upstream nft_queue.sh in
 #                   socket and ring mode and the nfqueue ordering test
+#   make series-check  netdev's patch CI on every patch: checkpatch --strict,
+#                   Signed-off-by, kernel-doc, MAINTAINERS, selftest lists, and
+#                   W=1 builds (x86_64 with sparse and NETLINK_MMAP=y/=n, clang,
+#                   i386, arm64 64K pages, s390x) without new warnings
 #   make bench      the benchmark in full: performance kernels with and without
 #                   the series, every workload in both paths, build/bench/results.md
 #   make fuzz       random operation sequences on the test kernel against the
@@ -30,7 +34,7 @@ SHELL := /bin/bash
 VM := vm
 export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES BENCH_SCALE BENCH_CPUS DURATION AUTHOR
 
-.PHONY: all demo check fuzz mutate bench bench-profile setup tree kernel perf-kernel series shell host-test clean
+.PHONY: all demo check series-check fuzz mutate bench bench-profile setup tree kernel perf-kernel series shell host-test clean
 
 all: demo
 
@@ -50,7 +54,10 @@ demo: kernel
 	@$(VM)/job.sh demo
 
 check: kernel perf-kernel
-	@$(VM)/job.sh host checkpatch series guest kselftest kselftest32 bench nft_queue nft_queue_ring nfq_smp
+	@$(VM)/job.sh host checkpatch series series-build guest kselftest kselftest32 bench nft_queue nft_queue_ring nfq_smp
+
+series-check: tree
+	@$(VM)/job.sh checkpatch series series-build-all
 
 fuzz: kernel
 	@$(VM)/job.sh fuzz

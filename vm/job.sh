@@ -5,6 +5,9 @@
 #   series     per patch: Signed-off-by, kernel-doc, get_maintainer.pl, selftest
 #              lists (vm/harness/seriescheck.py)
 #   checkpatch scripts/checkpatch.pl --strict on every patch of the series
+#   series-build  the last patch against its parent: x86_64 W=1 and sparse,
+#              NETLINK_MMAP=y and =n, no new warning (vm/harness/seriesbuild.py)
+#   series-build-all  every patch, also clang, i386, arm64 64K pages, s390x
 #   guest      in-guest pytest suites (pytests/)
 #   kselftest  the series' C selftests (kselftest/, built from the tree)
 #   kselftest32  the same built as 32-bit programs (the compat system calls)
@@ -76,6 +79,7 @@ checkpatch_suite() {
 }
 
 vm_suites=() perf_suites=()
+mapfile -t series_patches < <(find "$ROOT/patches" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-*' | sort)
 for suite in "$@"; do
 	case $suite in
 	host)
@@ -90,9 +94,17 @@ for suite in "$@"; do
 		;;
 	series)
 		log "series: per-patch checks without a build (vm/harness/seriescheck.py)"
-		mapfile -t series_patches < <(find "$ROOT/patches" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-*' | sort)
 		harness seriescheck "$TREE" base "${series_patches[@]}" --want netdev@vger.kernel.org \
 			>"$RESULTS/series.tap" 2>"$RESULTS/series.log" || true
+		;;
+	series-build | series-build-all)
+		# make check: the last patch on x86_64 (NETLINK_MMAP=y and =n, W=1,
+		# sparse); make series-check: every patch on every target
+		build_args=(--last --targets "x86_64,x86_64-nommap")
+		[[ $suite == series-build ]] || build_args=()
+		log "$suite: W=1 builds against each patch's parent (vm/harness/seriesbuild.py)"
+		harness seriesbuild "$TREE" base "${series_patches[@]}" --work "$BUILD/series-check" "${build_args[@]}" \
+			>"$RESULTS/$suite.tap" 2>"$RESULTS/$suite.log" || true
 		;;
 	guest | kselftest | kselftest32 | bench | demo) vm_suites+=("$suite") ;;
 	fuzz)

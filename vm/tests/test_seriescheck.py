@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from gittree import git_tree
 from harness.seriescheck import Patch, check_kernel_doc, check_selftest_lists, check_signoff
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,24 +25,6 @@ def write_patch(tmp_path: Path, signoffs: list[str], created: list[str]) -> Patc
     path = tmp_path / "0001-x.patch"
     path.write_text(patch_text(signoffs, created))
     return Patch.parse(path)
-
-
-def git_tree(path: Path, commits: list[dict[str, str]]) -> list[str]:
-    """A git repository with one commit per dict (path -> text); the commit ids."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, check=True).stdout
-
-    path.mkdir()
-    git("init", "-q")
-    ids = []
-    for files in commits:
-        for name, text in files.items():
-            (path / name).parent.mkdir(parents=True, exist_ok=True)
-            (path / name).write_text(text)
-        git("add", "-A")
-        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
-        ids.append(git("rev-parse", "HEAD").strip())
-    return ids
 
 
 def test_the_authors_signoff_passes(tmp_path: Path) -> None:

@@ -1,0 +1,231 @@
+"""Every patch of the series built as netdev's patch CI builds it: the
+folders the series touches, with W=1 (and sparse on x86_64), for several
+targets; a patch passes when its build has no warning its parent's lacks.
+
+  harness seriesbuild TREE BASE PATCH... --work DIR [--targets A,B] [--last]
+
+TREE is a git tree whose commits after BASE are the patches, in order.  DIR
+holds a detached worktree of TREE and one build folder per target (kept
+between runs: the arch's defconfig plus the target's fragment, ccache).
+--last builds only the last patch and its parent (make check).  One TAP
+line per (patch, target); the new warnings are quoted below it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+MMAP_ON = ("CONFIG_NETLINK_MMAP=y", "CONFIG_NETLINK_DIAG=y")
+MMAP_OFF = ("# CONFIG_NETLINK_MMAP is not set", "CONFIG_NETLINK_DIAG=y")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    arch: str  # ARCH=
+    cross: str  # CROSS_COMPILE=
+    cc: str  # the compiler, run through ccache
+    config: tuple[str, ...]  # on top of the arch's defconfig
+    sparse: bool = False
+    llvm: str = ""  # LLVM= (clang and its binutils)
+
+    @property
+    def what(self) -> str:
+        mmap = "NETLINK_MMAP=y" if "CONFIG_NETLINK_MMAP=y" in self.config else "NETLINK_MMAP=n"
+        return f"{self.name} ({mmap}) W=1{' C=1' if self.sparse else ''}: no new warnings"
+
+
+TARGETS = {t.name: t for t in (
+    Target("x86_64", "x86_64", "", "gcc", MMAP_ON, sparse=True),
+    Target("x86_64-nommap", "x86_64", "", "gcc", MMAP_OFF, sparse=True),
+    Target("clang", "x86_64", "", "clang-19", MMAP_ON, llvm="-19"),
+    Target("i386", "i386", "", "gcc", MMAP_ON),
+    Target("arm64-64k", "arm64", "aarch64-linux-gnu-", "aarch64-linux-gnu-gcc",
+           (*MMAP_ON, "CONFIG_ARM64_64K_PAGES=y")),
+    Target("s390x", "s390", "s390x-linux-gnu-", "s390x-linux-gnu-gcc", MMAP_ON),
+)}
+QUICK = ("x86_64", "x86_64-nommap")  # what make check builds
+
+# file:line:col: warning|error: text  (gcc, clang and sparse alike)
+DIAGNOSTIC = re.compile(r"^(?P<file>[^\s:]+):\d+(?::\d+)?: (?P<kind>warning|error): (?P<text>.*)$")
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    # LC_ALL=C: ASCII quotes in the compilers' messages, the same keys everywhere
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+
+
+def _make_args(target: Target, src: Path, out: Path) -> list[str]:
+    host = target.cc if target.llvm else "gcc"  # LLVM= links host programs with ld.lld
+    args = ["make", "-s", "-C", str(src), f"O={out}", f"ARCH={target.arch}", f"-j{os.cpu_count() or 1}",
+            f"HOSTCC=ccache {host}", f"CC=ccache {target.cc}"]
+    if target.cross:
+        args.append(f"CROSS_COMPILE={target.cross}")
+    if target.llvm:
+        args.append(f"LLVM={target.llvm}")
+    return args
+
+
+def missing_tools(target: Target) -> list[str]:
+    tools = [target.cc, "ccache"] + (["sparse"] if target.sparse else [])
+    if target.cross:
+        tools.append(f"{target.cross}ld")
+    if target.llvm:
+        tools.append(f"ld.lld{target.llvm}")
+    return [tool for tool in tools if shutil.which(tool) is None]
+
+
+class ConfigureError(Exception):
+    pass
+
+
+def configure(target: Target, src: Path, out: Path) -> None:
+    """The arch's defconfig and the fragment; every fragment line must stick."""
+    out.mkdir(parents=True, exist_ok=True)
+    config = out / ".config"
+    if config.exists() and all(line in config.read_text().splitlines() for line in target.config):
+        return
+    for step in (["defconfig"], ["olddefconfig"]):
+        proc = _run(_make_args(target, src, out) + step)
+        if proc.returncode:
+            raise ConfigureError(f"make {step[0]} failed:\n{proc.stderr[-2000:]}")
+        if step == ["defconfig"]:
+            with config.open("a") as f:
+                f.write("\n".join(target.config) + "\n")
+    lines = config.read_text().splitlines()
+    lost = [line for line in target.config if line not in lines]
+    if lost:
+        raise ConfigureError(f"{', '.join(lost)} did not stick in {config}")
+
+
+def diagnostics(output: str, src: Path) -> Counter[str]:
+    """Warnings and errors, keyed without line numbers and without the
+    worktree's path, so that a patch moving code does not make them new."""
+    found: Counter[str] = Counter()
+    prefix = f"{src}/"
+    for line in output.splitlines():
+        m = DIAGNOSTIC.match(line.strip())
+        if m:
+            name = m["file"].removeprefix(prefix).removeprefix("../")
+            found[f"{name}: {m['kind']}: {m['text']}"] += 1
+    return found
+
+
+def build(target: Target, src: Path, out: Path, folders: list[str]) -> tuple[bool, Counter[str], str]:
+    """The folders rebuilt from scratch (objects removed: ccache replays a
+    cached compiler's warnings) with W=1, and sparse where the target has it."""
+    for folder in folders:
+        for obj in (out / folder).glob("**/*.o"):
+            obj.unlink()
+    args = _make_args(target, src, out) + ["W=1"] + (["C=1"] if target.sparse else [])
+    proc = _run(args + [f"{folder}/" for folder in folders])
+    output = proc.stdout + proc.stderr
+    return proc.returncode == 0, diagnostics(output, src), output
+
+
+def _git(tree: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True, check=True).stdout
+
+
+def kernel_folders(tree: Path, commits: list[str], base: str) -> list[str]:
+    """The folders of the C files the series touches outside tools/."""
+    files = _git(tree, "diff", "--name-only", base, commits[-1]).split()
+    return sorted({str(Path(f).parent) for f in files if f.endswith(".c") and not f.startswith("tools/")})
+
+
+def worktree(tree: Path, work: Path) -> Path:
+    src = work / "linux"
+    if not (src / ".git").exists():
+        shutil.rmtree(src, ignore_errors=True)
+        _git(tree, "worktree", "prune")
+        _git(tree, "worktree", "add", "-q", "--detach", str(src), "HEAD")
+    return src
+
+
+def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: list[Target],
+        last_only: bool) -> tuple[str, bool]:
+    commits = _git(tree, "rev-list", "--reverse", f"{base}..HEAD").split()
+    if len(commits) != len(patch_paths):
+        raise SystemExit(f"{tree} has {len(commits)} commits after {base}, but {len(patch_paths)} patches were given")
+    names = [p.name for p in patch_paths]
+    states = list(zip([base, *commits], ["base", *names], strict=True))
+    if last_only:
+        states = states[-2:]
+    folders = kernel_folders(tree, commits, base)
+    src = worktree(tree, work)
+    lines: list[str] = []
+    passed, count = True, 0
+    for target in targets:
+        missing = missing_tools(target)
+        if missing:
+            for _, name in states[1:]:
+                count += 1
+                lines.append(f"ok {count} {name}: {target.what} # SKIP {', '.join(missing)} not installed "
+                             "(vm/setup.sh installs them)")
+            continue
+        out = work / target.name
+        try:
+            configure(target, src, out)
+        except ConfigureError as e:
+            passed = False
+            for _, name in states[1:]:
+                count += 1
+                lines.append(f"not ok {count} {name}: {target.what}")
+                lines.extend(f"# {target.name}: {line}" for line in str(e).splitlines())
+            continue
+        parent: Counter[str] | None = None
+        for commit, name in states:
+            _git(src, "checkout", "-q", "--detach", commit)
+            ok, found, output = build(target, src, out, folders)
+            if parent is None:  # what the first reported patch is judged against
+                if not ok:
+                    passed = False
+                    count += 1
+                    lines.append(f"not ok {count} {name}: {target.name} builds (the parent of the first patch checked)")
+                    lines.extend(f"#   {line}" for line in output.strip().splitlines()[-15:])
+            else:
+                new = found - parent
+                good = ok and not new
+                passed &= good
+                count += 1
+                lines.append(f"{'ok' if good else 'not ok'} {count} {name}: {target.what}")
+                lines.extend(f"# new: {key}" + (f" (x{n})" if n > 1 else "") for key, n in sorted(new.items()))
+                if not ok:
+                    lines.append("# the build failed:")
+                    lines.extend(f"#   {line}" for line in output.strip().splitlines()[-15:])
+            parent = found
+    _git(src, "checkout", "-q", "--detach", commits[-1])
+    tap = "\n".join(["TAP version 13", f"1..{count}", *lines]) + "\n"
+    return tap, passed
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="harness seriesbuild", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tree", type=Path)
+    parser.add_argument("base")
+    parser.add_argument("patches", type=Path, nargs="+")
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--targets", default=",".join(TARGETS),
+                        help=f"comma-separated, of: {', '.join(TARGETS)} (default: all)")
+    parser.add_argument("--last", action="store_true", help="only the last patch (against its parent)")
+    args = parser.parse_args(argv)
+    unknown = [t for t in args.targets.split(",") if t not in TARGETS]
+    if unknown:
+        parser.error(f"unknown target {', '.join(unknown)}; known: {', '.join(TARGETS)}")
+    tap, passed = run(args.tree.resolve(), args.base, args.patches, args.work.resolve(),
+                      [TARGETS[t] for t in args.targets.split(",")], args.last)
+    sys.stdout.write(tap)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,94 @@
+"""The per-patch build check fails on planted W=1 and sparse warnings and on
+a patch that does not build, and passes a warning its parent already had
+(vm/harness/seriesbuild.py).  The tree is a stand-in with a kernel-like
+Makefile (defconfig, O=, W=1, C=1, folder targets) around real gcc and sparse."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gittree import git_tree
+from harness.seriesbuild import TARGETS, Target, run
+
+MAKEFILE = """\
+O ?= .
+defconfig:
+\t@echo CONFIG_BASE=y > $(O)/.config
+olddefconfig:
+\t@true
+FORCE:
+%/: FORCE
+\t@mkdir -p $(O)/$*
+\t@for f in $(wildcard $*/*.c); do \\
+\t\t$(CC) -c -Wall $(if $(W),-Wmissing-prototypes) $$f -o $(O)/$${f%.c}.o || exit 1; \\
+\t\t$(if $(C),sparse $$f || exit 1;) \\
+\tdone
+"""
+CLEAN = "static int f(void) { return 0; }\nint g(void);\nint g(void) { return f(); }\n"
+OLD_WARNING = "static int unused;\n"  # -Wall: defined but not used, in the base already
+W1_WARNING = "int h(void) { return 1; }\n"  # W=1: no previous prototype
+SPARSE_WARNING = "static int *p = 0;\nint *q(void);\nint *q(void) { return p; }\n"  # plain integer as NULL
+BROKEN = "int g(void) { return }\n"
+
+GCC = Target("gcc-sparse", "x86_64", "", "gcc", ("CONFIG_BASE=y",), sparse=True)
+needs_tools = pytest.mark.skipif(shutil.which("sparse") is None or shutil.which("ccache") is None,
+                                 reason="sparse and ccache are needed (vm/apt-packages.txt; vm/setup.sh installs them)")
+
+
+def series(tmp_path: Path, *patches: str) -> tuple[Path, str, list[Path]]:
+    """A base with a clean file and an old warning, then one commit per text
+    added to net/x.c (after a line that moves the rest down)."""
+    ids = git_tree(tmp_path / "tree", [{"Makefile": MAKEFILE, "net/x.c": CLEAN, "net/old.c": OLD_WARNING},
+                                       *({"net/x.c": f"/* {n} */\n{CLEAN}{text}"} for n, text in enumerate(patches))])
+    names = [tmp_path / f"{n + 1:04d}-p.patch" for n in range(len(patches))]
+    return tmp_path / "tree", ids[0], names
+
+
+def check(tmp_path: Path, *patches: str, last: bool = False) -> list[str]:
+    tree, base, names = series(tmp_path, *patches)
+    tap, _ = run(tree, base, names, tmp_path / "work", [GCC], last)
+    return tap.splitlines()
+
+
+@needs_tools
+def test_a_clean_series_passes_and_an_old_warning_is_not_new(tmp_path: Path) -> None:
+    lines = check(tmp_path, "", "\n\n")  # the second moves only line numbers
+    assert lines[1:] == ["1..2", "ok 1 0001-p.patch: gcc-sparse (NETLINK_MMAP=n) W=1 C=1: no new warnings",
+                         "ok 2 0002-p.patch: gcc-sparse (NETLINK_MMAP=n) W=1 C=1: no new warnings"]
+
+
+@needs_tools
+@pytest.mark.parametrize(("text", "quoted"), [(W1_WARNING, "no previous prototype for 'h'"),
+                                              (SPARSE_WARNING, "Using plain integer as NULL pointer")],
+                         ids=["W=1", "sparse"])
+def test_a_new_warning_fails_the_patch_that_adds_it(tmp_path: Path, text: str, quoted: str) -> None:
+    lines = check(tmp_path, "", text, text)
+    assert lines[2].startswith("ok 1 0001-p.patch")
+    assert lines[3].startswith("not ok 2 0002-p.patch")
+    assert any(line.startswith("# new: net/x.c: warning: ") and quoted in line for line in lines), lines
+    assert lines[-1].startswith("ok 3 0003-p.patch"), "the warning is not new in the third patch"
+
+
+@needs_tools
+def test_a_patch_that_does_not_build_fails(tmp_path: Path) -> None:
+    lines = check(tmp_path, BROKEN, last=True)
+    assert lines[2] == "not ok 1 0001-p.patch: gcc-sparse (NETLINK_MMAP=n) W=1 C=1: no new warnings"
+    assert "# the build failed:" in lines
+
+
+def test_a_target_without_its_compiler_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    absent = Target("absent", "x86_64", "", "no-such-compiler-gcc", ("CONFIG_BASE=y",))
+    tree, base, names = series(tmp_path, "")
+    tap, passed = run(tree, base, names, tmp_path / "work", [absent], False)
+    assert passed
+    assert tap.splitlines()[2].endswith("# SKIP no-such-compiler-gcc not installed (vm/setup.sh installs them)")
+
+
+def test_every_target_sets_netlink_mmap_and_the_quick_ones_run_sparse() -> None:
+    for target in TARGETS.values():
+        assert any("NETLINK_MMAP" in line for line in target.config), target.name
+    assert TARGETS["x86_64"].sparse and TARGETS["x86_64-nommap"].sparse
+    assert "CONFIG_ARM64_64K_PAGES=y" in TARGETS["arm64-64k"].config
