@@ -35,3 +35,12 @@ mkdir -p "$PATCHES"
 find "$PATCHES" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' -delete
 cp "$out"/*.patch "$PATCHES/"
 log "exported $count patch(es) and the cover letter to $PATCHES"
+
+# kselftest/ is generated: the selftests as the series' last patch leaves
+# them (tracked files only, not the programs a build leaves in the tree)
+if [[ $PATCHES == "$ROOT/patches" ]]; then
+	rm -rf "$ROOT/kselftest/netlink_mmap"
+	git -C "$TREE" archive HEAD tools/testing/selftests/net/netlink_mmap |
+		tar -x -C "$ROOT/kselftest" --strip-components=4
+	log "regenerated kselftest/netlink_mmap from the series"
+fi
