@@ -74,7 +74,8 @@ suites=("$@")
 mkdir -p "$RESULTS"
 rm -f "$RESULTS"/dmesg.txt "$RESULTS"/console.log "$RESULTS"/vm.status
 
-# What the guest must find: this build's release and build id.
+# The guest's manifest: what it must find (this build's release and build
+# id), where things are and what to run with.
 release=$(cat "$KBUILD/include/config/kernel.release")
 build_id=$(readelf -n "$KBUILD/vmlinux" | awk '/Build ID:/{print $3; exit}')
 {
@@ -86,6 +87,7 @@ build_id=$(readelf -n "$KBUILD/vmlinux" | awk '/Build ID:/{print $3; exit}')
 	printf 'NLMMAP_BENCH_SCALE=%s\n' "${BENCH_SCALE:-smoke}"
 	printf 'NLMMAP_FUZZ_SECONDS=%s\n' "${DURATION:-600}"
 	printf 'NLMMAP_ACCEL=%s\n' "$accel"
+	printf 'NLMMAP_VENV=%s\n' "$VENV"
 } >"$RESULTS/expect.env"
 
 boot() {

@@ -5,11 +5,21 @@
 set -uo pipefail
 results=$1
 shift
-source "$(dirname "$0")/../lib.sh"
+# Everything the guest needs from the host is in the manifest vm/run.sh
+# writes (expect.env: paths, the venv, the expected kernel); nothing of the
+# host's scripts is sourced.
 # shellcheck disable=SC1091
 source "$results/expect.env"
-export NLMMAP_EXPECT_RELEASE NLMMAP_EXPECT_BUILD_ID NLMMAP_KBUILD NLMMAP_TREE NLMMAP_NLBENCH NLMMAP_BENCH_SCALE NLMMAP_FUZZ_SECONDS
+export NLMMAP_EXPECT_RELEASE NLMMAP_EXPECT_BUILD_ID NLMMAP_KBUILD NLMMAP_TREE NLMMAP_NLBENCH NLMMAP_BENCH_SCALE \
+	NLMMAP_FUZZ_SECONDS NLMMAP_ACCEL
 export PYTHONDONTWRITEBYTECODE=1
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+VENV=${NLMMAP_VENV:-/var/lib/nlmmap/venv}
+PATH=$VENV/bin:$PATH
+
+harness() { # the harness's Python tools (vm/harness)
+	PYTHONPATH=$ROOT/vm "$VENV/bin/python3" -m "harness.$1" "${@:2}"
+}
 
 say() { printf 'nlmmap-guest: %s\n' "$*"; }
 
