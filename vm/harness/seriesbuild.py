@@ -1,6 +1,7 @@
 """Every patch of the series built as netdev's patch CI builds it: the
 folders the series touches, with W=1 (and sparse on x86_64), for several
-targets; a patch passes when its build has no warning its parent's lacks.
+targets, and the selftest sources it touches as 64- and 32-bit programs; a
+patch passes when its build has no warning its parent's lacks.
 
   harness seriesbuild TREE BASE PATCH... --work DIR [--targets A,B] [--last]
 
@@ -31,28 +32,33 @@ MMAP_OFF = ("# CONFIG_NETLINK_MMAP is not set", "CONFIG_NETLINK_DIAG=y")
 class Target:
     name: str
     arch: str  # ARCH=
-    cross: str  # CROSS_COMPILE=
     cc: str  # the compiler, run through ccache
     config: tuple[str, ...]  # on top of the arch's defconfig
     sparse: bool = False
     llvm: str = ""  # LLVM= (clang and its binutils)
+    selftests: str = ""  # -m64 or -m32: the series' selftest sources instead of the kernel
 
     @property
     def what(self) -> str:
+        if self.selftests:
+            return f"{self.name}: the selftest sources compile ({self.selftests} -Wall): no new warnings"
         mmap = "NETLINK_MMAP=y" if "CONFIG_NETLINK_MMAP=y" in self.config else "NETLINK_MMAP=n"
         return f"{self.name} ({mmap}) W=1{' C=1' if self.sparse else ''}: no new warnings"
 
 
 TARGETS = {t.name: t for t in (
-    Target("x86_64", "x86_64", "", "gcc", MMAP_ON, sparse=True),
-    Target("x86_64-nommap", "x86_64", "", "gcc", MMAP_OFF, sparse=True),
-    Target("clang", "x86_64", "", "clang-19", MMAP_ON, llvm="-19"),
-    Target("i386", "i386", "", "gcc", MMAP_ON),
-    Target("arm64-64k", "arm64", "aarch64-linux-gnu-", "aarch64-linux-gnu-gcc",
-           (*MMAP_ON, "CONFIG_ARM64_64K_PAGES=y")),
-    Target("s390x", "s390", "s390x-linux-gnu-", "s390x-linux-gnu-gcc", MMAP_ON),
+    Target("x86_64", "x86_64", "gcc", MMAP_ON, sparse=True),
+    Target("x86_64-nommap", "x86_64", "gcc", MMAP_OFF, sparse=True),
+    Target("clang", "x86_64", "clang-19", MMAP_ON, llvm="-19"),
+    Target("i386", "i386", "gcc", MMAP_ON),
+    # clang cross-compiles by ARCH= alone; Debian's GNU cross compilers
+    # conflict with gcc-multilib, which the 32-bit selftests need
+    Target("arm64-64k", "arm64", "clang-19", (*MMAP_ON, "CONFIG_ARM64_64K_PAGES=y"), llvm="-19"),
+    Target("s390x", "s390", "clang-19", MMAP_ON, llvm="-19"),
+    # against the UAPI headers of the same state (make headers)
+    Target("selftests", "x86_64", "gcc", MMAP_ON, selftests="-m64"),
+    Target("selftests-m32", "x86_64", "gcc", MMAP_ON, selftests="-m32"),
 )}
-QUICK = ("x86_64", "x86_64-nommap")  # what make check builds
 
 # file:line:col: warning|error: text  (gcc, clang and sparse alike)
 DIAGNOSTIC = re.compile(r"^(?P<file>[^\s:]+):\d+(?::\d+)?: (?P<kind>warning|error): (?P<text>.*)$")
@@ -67,8 +73,6 @@ def _make_args(target: Target, src: Path, out: Path) -> list[str]:
     host = target.cc if target.llvm else "gcc"  # LLVM= links host programs with ld.lld
     args = ["make", "-s", "-C", str(src), f"O={out}", f"ARCH={target.arch}", f"-j{os.cpu_count() or 1}",
             f"HOSTCC=ccache {host}", f"CC=ccache {target.cc}"]
-    if target.cross:
-        args.append(f"CROSS_COMPILE={target.cross}")
     if target.llvm:
         args.append(f"LLVM={target.llvm}")
     return args
@@ -76,8 +80,6 @@ def _make_args(target: Target, src: Path, out: Path) -> list[str]:
 
 def missing_tools(target: Target) -> list[str]:
     tools = [target.cc, "ccache"] + (["sparse"] if target.sparse else [])
-    if target.cross:
-        tools.append(f"{target.cross}ld")
     if target.llvm:
         tools.append(f"ld.lld{target.llvm}")
     return [tool for tool in tools if shutil.which(tool) is None]
@@ -87,22 +89,29 @@ class ConfigureError(Exception):
     pass
 
 
-def configure(target: Target, src: Path, out: Path) -> None:
-    """The arch's defconfig and the fragment; every fragment line must stick."""
+def _symbol(line: str) -> str:
+    """CONFIG_X of "CONFIG_X=y" and of "# CONFIG_X is not set"."""
+    return line.removeprefix("# ").split("=")[0].split(" ")[0]
+
+
+def configure(target: Target, src: Path, out: Path, must_stick: bool) -> None:
+    """The arch's defconfig (once) and the fragment on top, again for every
+    state: a Kconfig without a symbol (the base, before the series adds
+    it) drops the symbol's line, and the next state would default it."""
     out.mkdir(parents=True, exist_ok=True)
     config = out / ".config"
-    if config.exists() and all(line in config.read_text().splitlines() for line in target.config):
-        return
-    for step in (["defconfig"], ["olddefconfig"]):
+    steps = [["olddefconfig"]] if config.exists() else [["defconfig"], ["olddefconfig"]]
+    for step in steps:
+        if step == ["olddefconfig"]:
+            symbols = {_symbol(line) for line in target.config}
+            kept = [line for line in config.read_text().splitlines() if _symbol(line) not in symbols]
+            config.write_text("\n".join([*kept, *target.config]) + "\n")
         proc = _run(_make_args(target, src, out) + step)
         if proc.returncode:
             raise ConfigureError(f"make {step[0]} failed:\n{proc.stderr[-2000:]}")
-        if step == ["defconfig"]:
-            with config.open("a") as f:
-                f.write("\n".join(target.config) + "\n")
     lines = config.read_text().splitlines()
     lost = [line for line in target.config if line not in lines]
-    if lost:
+    if lost and must_stick:
         raise ConfigureError(f"{', '.join(lost)} did not stick in {config}")
 
 
@@ -117,6 +126,18 @@ def diagnostics(output: str, src: Path) -> Counter[str]:
             name = m["file"].removeprefix(prefix).removeprefix("../")
             found[f"{name}: {m['kind']}: {m['text']}"] += 1
     return found
+
+
+def build_selftests(target: Target, src: Path, out: Path, sources: list[str]) -> tuple[bool, Counter[str], str]:
+    """Each selftest source of this state compiled against its UAPI headers."""
+    proc = _run(_make_args(target, src, out) + ["headers"])
+    ok, output = proc.returncode == 0, proc.stdout + proc.stderr
+    for source in sources:
+        if ok and (src / source).exists():
+            proc = _run(["ccache", target.cc, target.selftests, "-Wall", "-O2", "-isystem", f"{out}/usr/include",
+                         "-c", f"{src}/{source}", "-o", f"{out}/selftest.o"])
+            ok, output = proc.returncode == 0, output + proc.stdout + proc.stderr
+    return ok, diagnostics(output, src), output
 
 
 def build(target: Target, src: Path, out: Path, folders: list[str]) -> tuple[bool, Counter[str], str]:
@@ -135,10 +156,17 @@ def _git(tree: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True, check=True).stdout
 
 
-def kernel_folders(tree: Path, commits: list[str], base: str) -> list[str]:
+def touched_c_files(tree: Path, commits: list[str], base: str) -> list[str]:
+    return [f for f in _git(tree, "diff", "--name-only", base, commits[-1]).split() if f.endswith(".c")]
+
+
+def kernel_folders(files: list[str]) -> list[str]:
     """The folders of the C files the series touches outside tools/."""
-    files = _git(tree, "diff", "--name-only", base, commits[-1]).split()
-    return sorted({str(Path(f).parent) for f in files if f.endswith(".c") and not f.startswith("tools/")})
+    return sorted({str(Path(f).parent) for f in files if not f.startswith("tools/")})
+
+
+def selftest_sources(files: list[str]) -> list[str]:
+    return sorted(f for f in files if f.startswith("tools/testing/selftests/"))
 
 
 def worktree(tree: Path, work: Path) -> Path:
@@ -159,7 +187,8 @@ def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: lis
     states = list(zip([base, *commits], ["base", *names], strict=True))
     if last_only:
         states = states[-2:]
-    folders = kernel_folders(tree, commits, base)
+    files = touched_c_files(tree, commits, base)
+    folders, sources = kernel_folders(files), selftest_sources(files)
     src = worktree(tree, work)
     lines: list[str] = []
     passed, count = True, 0
@@ -172,19 +201,16 @@ def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: lis
                              "(vm/setup.sh installs them)")
             continue
         out = work / target.name
-        try:
-            configure(target, src, out)
-        except ConfigureError as e:
-            passed = False
-            for _, name in states[1:]:
-                count += 1
-                lines.append(f"not ok {count} {name}: {target.what}")
-                lines.extend(f"# {target.name}: {line}" for line in str(e).splitlines())
-            continue
         parent: Counter[str] | None = None
         for commit, name in states:
             _git(src, "checkout", "-q", "--detach", commit)
-            ok, found, output = build(target, src, out, folders)
+            try:
+                configure(target, src, out, must_stick=commit != base)
+            except ConfigureError as e:
+                ok, found, output = False, Counter[str](), str(e)
+            else:
+                ok, found, output = (build_selftests(target, src, out, sources) if target.selftests
+                                     else build(target, src, out, folders))
             if parent is None:  # what the first reported patch is judged against
                 if not ok:
                     passed = False

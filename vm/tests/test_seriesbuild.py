@@ -19,6 +19,8 @@ defconfig:
 \t@echo CONFIG_BASE=y > $(O)/.config
 olddefconfig:
 \t@true
+headers:
+\t@mkdir -p $(O)/usr/include
 FORCE:
 %/: FORCE
 \t@mkdir -p $(O)/$*
@@ -33,7 +35,7 @@ W1_WARNING = "int h(void) { return 1; }\n"  # W=1: no previous prototype
 SPARSE_WARNING = "static int *p = 0;\nint *q(void);\nint *q(void) { return p; }\n"  # plain integer as NULL
 BROKEN = "int g(void) { return }\n"
 
-GCC = Target("gcc-sparse", "x86_64", "", "gcc", ("CONFIG_BASE=y",), sparse=True)
+GCC = Target("gcc-sparse", "x86_64", "gcc", ("CONFIG_BASE=y",), sparse=True)
 needs_tools = pytest.mark.skipif(shutil.which("sparse") is None or shutil.which("ccache") is None,
                                  reason="sparse and ccache are needed (vm/apt-packages.txt; vm/setup.sh installs them)")
 
@@ -79,8 +81,25 @@ def test_a_patch_that_does_not_build_fails(tmp_path: Path) -> None:
     assert "# the build failed:" in lines
 
 
+SELFTEST = "tools/testing/selftests/x/t.c"
+SIZE_T_AS_LONG = '#include <stdio.h>\nvoid t(void) { printf("%lu", sizeof(int)); }\n'  # fine only on 64-bit
+
+
+@needs_tools
+def test_a_selftest_warning_on_32_bit_only_fails_the_32_bit_build(tmp_path: Path) -> None:
+    ids = git_tree(tmp_path / "tree", [{"Makefile": MAKEFILE, SELFTEST: "void t(void) {}\n"},
+                                       {SELFTEST: SIZE_T_AS_LONG}])
+    targets = [Target(f"st{bits}", "x86_64", "gcc", ("CONFIG_BASE=y",), selftests=f"-m{bits}") for bits in (64, 32)]
+    tap, passed = run(tmp_path / "tree", ids[0], [tmp_path / "0001-p.patch"], tmp_path / "work", targets, False)
+    lines = tap.splitlines()
+    assert not passed
+    assert lines[2] == "ok 1 0001-p.patch: st64: the selftest sources compile (-m64 -Wall): no new warnings"
+    assert lines[3] == "not ok 2 0001-p.patch: st32: the selftest sources compile (-m32 -Wall): no new warnings"
+    assert lines[4].startswith(f"# new: {SELFTEST}: warning: format '%lu' expects argument of type 'long unsigned int'")
+
+
 def test_a_target_without_its_compiler_is_skipped_with_the_reason(tmp_path: Path) -> None:
-    absent = Target("absent", "x86_64", "", "no-such-compiler-gcc", ("CONFIG_BASE=y",))
+    absent = Target("absent", "x86_64", "no-such-compiler-gcc", ("CONFIG_BASE=y",))
     tree, base, names = series(tmp_path, "")
     tap, passed = run(tree, base, names, tmp_path / "work", [absent], False)
     assert passed
