@@ -44,6 +44,26 @@ export PATH
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# The settings with a fixed form, checked whenever a script starts: a bad
+# value stops it with the setting's name and what it takes.  Empty means
+# unset (make exports every variable it names).  Every setting, with its
+# default and meaning: docs/pipeline.md, "Settings".
+check_setting() { # name extended-regex what-it-takes
+	local value=${!1:-}
+	[[ -z $value || $value =~ ^($2)$ ]] || die "$1 must be $3, not '$value' (see docs/pipeline.md, Settings)"
+}
+check_setting ACCEL 'auto|kvm|tcg' "auto, kvm or tcg"
+check_setting SERIES 'series|none' "series or none"
+check_setting FORCE '0|1' "0 or 1"
+check_setting VM_TCG_THREAD 'single|multi' "single or multi"
+check_setting VM_ICOUNT '0|1' "0 or 1"
+check_setting BENCH_SCALE 'full|smoke' "full or smoke"
+check_setting VM_MEMORY '[1-9][0-9]*[MG]' "a size such as 3G or 2048M"
+for setting in JOBS VM_CPUS PERF_VM_CPUS BENCH_CPUS VM_TIMEOUT KVM_PROBE_TIMEOUT DURATION; do
+	check_setting "$setting" '[1-9][0-9]*' "a positive whole number"
+done
+[[ -z ${KSRC:-} || -d $KSRC ]] || die "KSRC must be a kernel tree, but '$KSRC' is not a directory"
+
 # Run the host-side Python harness (vm/harness) with the venv's python.
 harness() {
 	PYTHONPATH=$ROOT/vm "$VENV/bin/python3" -m "harness.$1" "${@:2}"
