@@ -8,7 +8,8 @@
 #   series-build  the last patch against its parent: x86_64 W=1 and sparse,
 #              NETLINK_MMAP=y and =n, the selftest sources as 64- and 32-bit
 #              programs; no new warning (vm/harness/seriesbuild.py)
-#   series-build-all  every patch, also clang, i386, arm64 64K pages, s390x
+#   series-build-all  every patch, also clang, i386, arm64 64K pages, s390x,
+#              and Sphinx over the Documentation folders the series touches
 #   guest      in-guest pytest suites (pytests/)
 #   kselftest  the series' C selftests (kselftest/, built from the tree)
 #   kselftest32  the same built as 32-bit programs (the compat system calls)

@@ -37,9 +37,12 @@ class Target:
     sparse: bool = False
     llvm: str = ""  # LLVM= (clang and its binutils)
     selftests: str = ""  # -m64 or -m32: the series' selftest sources instead of the kernel
+    docs: bool = False  # make htmldocs of the Documentation folders the series touches instead
 
     @property
     def what(self) -> str:
+        if self.docs:
+            return f"{self.name}: Sphinx builds the touched Documentation folders: no new warnings"
         if self.selftests:
             return f"{self.name}: the selftest sources compile ({self.selftests} -Wall): no new warnings"
         mmap = "NETLINK_MMAP=y" if "CONFIG_NETLINK_MMAP=y" in self.config else "NETLINK_MMAP=n"
@@ -58,10 +61,15 @@ TARGETS = {t.name: t for t in (
     # against the UAPI headers of the same state (make headers)
     Target("selftests", "x86_64", "gcc", MMAP_ON, selftests="-m64"),
     Target("selftests-m32", "x86_64", "gcc", MMAP_ON, selftests="-m32"),
+    Target("htmldocs", "x86_64", "gcc", MMAP_ON, docs=True),
 )}
+# Sphinx (the venv's, beside this interpreter): the kernel's htmldocs
+SPHINX_BIN = Path(sys.executable).parent
 
-# file:line:col: warning|error: text  (gcc, clang and sparse alike)
-DIAGNOSTIC = re.compile(r"^(?P<file>[^\s:]+):\d+(?::\d+)?: (?P<kind>warning|error): (?P<text>.*)$")
+# file:line:col: warning|error: text  (gcc, clang and sparse alike), and
+# Sphinx's file:line: WARNING: text or WARNING: text
+DIAGNOSTIC = re.compile(r"^(?:(?P<file>[^\s:]+):\d+(?::\d+)?: )?"
+                        r"(?P<kind>warning|error|WARNING|ERROR|CRITICAL): (?P<text>.*)$")
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
@@ -79,6 +87,8 @@ def _make_args(target: Target, src: Path, out: Path) -> list[str]:
 
 
 def missing_tools(target: Target) -> list[str]:
+    if target.docs:
+        return [] if (SPHINX_BIN / "sphinx-build").exists() else ["sphinx-build (vm/requirements.txt)"]
     tools = [target.cc, "ccache"] + (["sparse"] if target.sparse else [])
     if target.llvm:
         tools.append(f"ld.lld{target.llvm}")
@@ -123,8 +133,10 @@ def diagnostics(output: str, src: Path) -> Counter[str]:
     for line in output.splitlines():
         m = DIAGNOSTIC.match(line.strip())
         if m:
-            name = m["file"].removeprefix(prefix).removeprefix("../")
-            found[f"{name}: {m['kind']}: {m['text']}"] += 1
+            if m["file"] is None and m["kind"] in ("warning", "error"):
+                continue  # a compiler's or make's line without a place (make: *** ... Error 2)
+            name = (m["file"] or "").removeprefix(prefix).removeprefix("../")
+            found[f"{name}: {m['kind'].lower()}: {m['text'].replace(prefix, '')}"] += 1
     return found
 
 
@@ -138,6 +150,17 @@ def build_selftests(target: Target, src: Path, out: Path, sources: list[str]) ->
                          "-c", f"{src}/{source}", "-o", f"{out}/selftest.o"])
             ok, output = proc.returncode == 0, output + proc.stdout + proc.stderr
     return ok, diagnostics(output, src), output
+
+
+def build_docs(src: Path, out: Path, doc_dirs: list[str]) -> tuple[bool, Counter[str], str]:
+    """make htmldocs of those Documentation folders (Sphinx, incremental)."""
+    if not doc_dirs:
+        return True, Counter(), ""
+    proc = subprocess.run(["make", "-s", "-C", str(src), f"O={out}", f"SPHINXDIRS={' '.join(doc_dirs)}", "htmldocs"],
+                          capture_output=True, text=True,
+                          env={**os.environ, "LC_ALL": "C", "PATH": f"{SPHINX_BIN}:{os.environ['PATH']}"})
+    output = proc.stdout + proc.stderr
+    return proc.returncode == 0, diagnostics(output, src), output
 
 
 def build(target: Target, src: Path, out: Path, folders: list[str]) -> tuple[bool, Counter[str], str]:
@@ -169,6 +192,35 @@ def selftest_sources(files: list[str]) -> list[str]:
     return sorted(f for f in files if f.startswith("tools/testing/selftests/"))
 
 
+def documentation_dirs(tree: Path, commits: list[str], base: str) -> list[str]:
+    """The folders under Documentation/ whose .rst files the series touches."""
+    files = _git(tree, "diff", "--name-only", base, commits[-1]).split()
+    return sorted({f.split("/")[1] for f in files if f.startswith("Documentation/") and f.endswith(".rst")
+                   and f.count("/") >= 2})
+
+
+@dataclass(frozen=True)
+class Touched:
+    """What the series touches, and so what each state builds."""
+    folders: list[str]  # kernel folders with C files
+    sources: list[str]  # selftest C files
+    doc_dirs: list[str]  # Documentation folders with .rst files
+
+
+def build_state(target: Target, src: Path, out: Path, what: Touched,
+                must_stick: bool) -> tuple[bool, Counter[str], str]:
+    """The checked-out state built for one target: ok, its diagnostics, its output."""
+    if target.docs:
+        return build_docs(src, out, what.doc_dirs)
+    try:
+        configure(target, src, out, must_stick)
+    except ConfigureError as e:
+        return False, Counter(), str(e)
+    if target.selftests:
+        return build_selftests(target, src, out, what.sources)
+    return build(target, src, out, what.folders)
+
+
 def worktree(tree: Path, work: Path) -> Path:
     src = work / "linux"
     if not (src / ".git").exists():
@@ -188,7 +240,7 @@ def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: lis
     if last_only:
         states = states[-2:]
     files = touched_c_files(tree, commits, base)
-    folders, sources = kernel_folders(files), selftest_sources(files)
+    what = Touched(kernel_folders(files), selftest_sources(files), documentation_dirs(tree, commits, base))
     src = worktree(tree, work)
     lines: list[str] = []
     passed, count = True, 0
@@ -204,13 +256,7 @@ def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: lis
         parent: Counter[str] | None = None
         for commit, name in states:
             _git(src, "checkout", "-q", "--detach", commit)
-            try:
-                configure(target, src, out, must_stick=commit != base)
-            except ConfigureError as e:
-                ok, found, output = False, Counter[str](), str(e)
-            else:
-                ok, found, output = (build_selftests(target, src, out, sources) if target.selftests
-                                     else build(target, src, out, folders))
+            ok, found, output = build_state(target, src, out, what, must_stick=commit != base)
             if parent is None:  # what the first reported patch is judged against
                 if not ok:
                     passed = False

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gittree import git_tree
-from harness.seriesbuild import TARGETS, Target, run
+from harness.seriesbuild import SPHINX_BIN, TARGETS, Target, run
 
 MAKEFILE = """\
 O ?= .
@@ -21,6 +21,8 @@ olddefconfig:
 \t@true
 headers:
 \t@mkdir -p $(O)/usr/include
+htmldocs:
+\t@sphinx-build -q -b html -C Documentation/$(SPHINXDIRS) $(O)/html
 FORCE:
 %/: FORCE
 \t@mkdir -p $(O)/$*
@@ -96,6 +98,24 @@ def test_a_selftest_warning_on_32_bit_only_fails_the_32_bit_build(tmp_path: Path
     assert lines[2] == "ok 1 0001-p.patch: st64: the selftest sources compile (-m64 -Wall): no new warnings"
     assert lines[3] == "not ok 2 0001-p.patch: st32: the selftest sources compile (-m32 -Wall): no new warnings"
     assert lines[4].startswith(f"# new: {SELFTEST}: warning: format '%lu' expects argument of type 'long unsigned int'")
+
+
+INDEX = "Title\n=====\n\n.. toctree::\n\n   new\n"
+
+
+@pytest.mark.skipif(not (SPHINX_BIN / "sphinx-build").exists(), reason="no sphinx-build in the venv (vm/requirements.txt)")
+def test_an_rst_warning_fails_the_docs_build_of_the_patch_that_adds_it(tmp_path: Path) -> None:
+    ids = git_tree(tmp_path / "tree", [{"Makefile": MAKEFILE, "Documentation/x/index.rst": "Title\n=====\n"},
+                                       {"Documentation/x/index.rst": INDEX, "Documentation/x/new.rst": "New\n===\n"},
+                                       {"Documentation/x/new.rst": "New\n===\n\nSection\n-----\n"}])
+    docs = TARGETS["htmldocs"]
+    names = [tmp_path / "0001-p.patch", tmp_path / "0002-p.patch"]
+    tap, passed = run(tmp_path / "tree", ids[0], names, tmp_path / "work", [docs], False)
+    lines = tap.splitlines()
+    assert not passed
+    assert lines[2] == "ok 1 0001-p.patch: htmldocs: Sphinx builds the touched Documentation folders: no new warnings"
+    assert lines[3].startswith("not ok 2 0002-p.patch")
+    assert lines[4] == "# new: Documentation/x/new.rst: warning: Title underline too short.", lines
 
 
 def test_a_target_without_its_compiler_is_skipped_with_the_reason(tmp_path: Path) -> None:
