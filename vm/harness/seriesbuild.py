@@ -38,6 +38,7 @@ class Target:
     llvm: str = ""  # LLVM= (clang and its binutils)
     selftests: str = ""  # -m64 or -m32: the series' selftest sources instead of the kernel
     docs: bool = False  # make htmldocs of the Documentation folders the series touches instead
+    shares: str = ""  # the build folder of this target (same config: one defconfig and prepare)
 
     @property
     def what(self) -> str:
@@ -59,8 +60,8 @@ TARGETS = {t.name: t for t in (
     Target("arm64-64k", "arm64", "clang-19", (*MMAP_ON, "CONFIG_ARM64_64K_PAGES=y"), llvm="-19"),
     Target("s390x", "s390", "clang-19", MMAP_ON, llvm="-19"),
     # against the UAPI headers of the same state (make headers)
-    Target("selftests", "x86_64", "gcc", MMAP_ON, selftests="-m64"),
-    Target("selftests-m32", "x86_64", "gcc", MMAP_ON, selftests="-m32"),
+    Target("selftests", "x86_64", "gcc", MMAP_ON, selftests="-m64", shares="x86_64"),
+    Target("selftests-m32", "x86_64", "gcc", MMAP_ON, selftests="-m32", shares="x86_64"),
     Target("htmldocs", "x86_64", "gcc", MMAP_ON, docs=True),
 )}
 # Sphinx (the venv's, beside this interpreter): the kernel's htmldocs
@@ -252,7 +253,7 @@ def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: lis
                 lines.append(f"ok {count} {name}: {target.what} # SKIP {', '.join(missing)} not installed "
                              "(vm/setup.sh installs them)")
             continue
-        out = work / target.name
+        out = work / (target.shares or target.name)
         parent: Counter[str] | None = None
         for commit, name in states:
             _git(src, "checkout", "-q", "--detach", commit)

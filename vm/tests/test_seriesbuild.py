@@ -103,7 +103,8 @@ def test_a_selftest_warning_on_32_bit_only_fails_the_32_bit_build(tmp_path: Path
 INDEX = "Title\n=====\n\n.. toctree::\n\n   new\n"
 
 
-@pytest.mark.skipif(not (SPHINX_BIN / "sphinx-build").exists(), reason="no sphinx-build in the venv (vm/requirements.txt)")
+@pytest.mark.skipif(not (SPHINX_BIN / "sphinx-build").exists(),
+                    reason="no sphinx-build in the venv (vm/requirements.txt)")
 def test_an_rst_warning_fails_the_docs_build_of_the_patch_that_adds_it(tmp_path: Path) -> None:
     ids = git_tree(tmp_path / "tree", [{"Makefile": MAKEFILE, "Documentation/x/index.rst": "Title\n=====\n"},
                                        {"Documentation/x/index.rst": INDEX, "Documentation/x/new.rst": "New\n===\n"},
