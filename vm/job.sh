@@ -5,7 +5,7 @@
 #   series     per patch: Signed-off-by, kernel-doc, get_maintainer.pl, selftest
 #              lists (vm/harness/seriescheck.py)
 #   checkpatch scripts/checkpatch.pl --strict on every patch of the series
-#   series-build  the last patch against its parent: x86_64 W=1 and sparse,
+#   series-build  the whole series against the base: x86_64 W=1 and sparse,
 #              NETLINK_MMAP=y and =n, the selftest sources as 64- and 32-bit
 #              programs; no new warning (vm/harness/seriesbuild.py)
 #   series-build-all  every patch, also clang, i386, arm64 64K pages, s390x,
@@ -100,10 +100,10 @@ for suite in "$@"; do
 			>"$RESULTS/series.tap" 2>"$RESULTS/series.log" || true
 		;;
 	series-build | series-build-all)
-		# make check: the last patch on x86_64 (NETLINK_MMAP=y and =n, W=1,
+		# make check: the whole series on x86_64 (NETLINK_MMAP=y and =n, W=1,
 		# sparse) and the selftest sources as 64- and 32-bit programs; make
 		# series-check: every patch on every target
-		build_args=(--last --targets "x86_64,x86_64-nommap,selftests,selftests-m32")
+		build_args=(--whole --targets "x86_64,x86_64-nommap,selftests,selftests-m32")
 		[[ $suite == series-build ]] || build_args=()
 		log "$suite: W=1 builds against each patch's parent (vm/harness/seriesbuild.py)"
 		harness seriesbuild "$TREE" base "${series_patches[@]}" --work "$BUILD/series-check" "${build_args[@]}" \

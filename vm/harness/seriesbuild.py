@@ -3,12 +3,14 @@ folders the series touches, with W=1 (and sparse on x86_64), for several
 targets, and the selftest sources it touches as 64- and 32-bit programs; a
 patch passes when its build has no warning its parent's lacks.
 
-  harness seriesbuild TREE BASE PATCH... --work DIR [--targets A,B] [--last]
+  harness seriesbuild TREE BASE PATCH... --work DIR [--targets A,B] [--whole]
 
 TREE is a git tree whose commits after BASE are the patches, in order.  DIR
 holds a detached worktree of TREE and one build folder per target (kept
 between runs: the arch's defconfig plus the target's fragment, ccache).
---last builds only the last patch and its parent (make check).  One TAP
+--whole builds only the base and the last patch, and reports the series as
+one change (make check: a warning any patch adds and no later patch removes).
+One TAP
 line per (patch, target); the new warnings are quoted below it.
 """
 
@@ -232,14 +234,14 @@ def worktree(tree: Path, work: Path) -> Path:
 
 
 def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: list[Target],
-        last_only: bool) -> tuple[str, bool]:
+        whole: bool) -> tuple[str, bool]:
     commits = _git(tree, "rev-list", "--reverse", f"{base}..HEAD").split()
     if len(commits) != len(patch_paths):
         raise SystemExit(f"{tree} has {len(commits)} commits after {base}, but {len(patch_paths)} patches were given")
     names = [p.name for p in patch_paths]
     states = list(zip([base, *commits], ["base", *names], strict=True))
-    if last_only:
-        states = states[-2:]
+    if whole:
+        states = [states[0], (commits[-1], f"{names[0]} .. {names[-1]} (the whole series)")]
     files = touched_c_files(tree, commits, base)
     what = Touched(kernel_folders(files), selftest_sources(files), documentation_dirs(tree, commits, base))
     src = worktree(tree, work)
@@ -289,13 +291,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--targets", default=",".join(TARGETS),
                         help=f"comma-separated, of: {', '.join(TARGETS)} (default: all)")
-    parser.add_argument("--last", action="store_true", help="only the last patch (against its parent)")
+    parser.add_argument("--whole", action="store_true",
+                        help="only the series as a whole (the last patch against the base)")
     args = parser.parse_args(argv)
     unknown = [t for t in args.targets.split(",") if t not in TARGETS]
     if unknown:
         parser.error(f"unknown target {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     tap, passed = run(args.tree.resolve(), args.base, args.patches, args.work.resolve(),
-                      [TARGETS[t] for t in args.targets.split(",")], args.last)
+                      [TARGETS[t] for t in args.targets.split(",")], args.whole)
     sys.stdout.write(tap)
     return 0 if passed else 1
 

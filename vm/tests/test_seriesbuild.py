@@ -51,9 +51,9 @@ def series(tmp_path: Path, *patches: str) -> tuple[Path, str, list[Path]]:
     return tmp_path / "tree", ids[0], names
 
 
-def check(tmp_path: Path, *patches: str, last: bool = False) -> list[str]:
+def check(tmp_path: Path, *patches: str, whole: bool = False) -> list[str]:
     tree, base, names = series(tmp_path, *patches)
-    tap, _ = run(tree, base, names, tmp_path / "work", [GCC], last)
+    tap, _ = run(tree, base, names, tmp_path / "work", [GCC], whole)
     return tap.splitlines()
 
 
@@ -77,8 +77,17 @@ def test_a_new_warning_fails_the_patch_that_adds_it(tmp_path: Path, text: str, q
 
 
 @needs_tools
+@needs_tools
+def test_the_whole_series_fails_on_a_warning_any_patch_adds(tmp_path: Path) -> None:
+    lines = check(tmp_path, "", W1_WARNING, whole=True)  # texts replace each other: the last one counts
+    assert lines[1:3] == ["1..1", "not ok 1 0001-p.patch .. 0002-p.patch (the whole series): "
+                                  "gcc-sparse (NETLINK_MMAP=n) W=1 C=1: no new warnings"]
+    assert any("no previous prototype for 'h'" in line for line in lines), lines
+
+
+@needs_tools
 def test_a_patch_that_does_not_build_fails(tmp_path: Path) -> None:
-    lines = check(tmp_path, BROKEN, last=True)
+    lines = check(tmp_path, BROKEN)
     assert lines[2] == "not ok 1 0001-p.patch: gcc-sparse (NETLINK_MMAP=n) W=1 C=1: no new warnings"
     assert "# the build failed:" in lines
 
