@@ -105,7 +105,7 @@ for suite in "$@"; do
 		# series-check: every patch on every target
 		build_args=(--whole --targets "x86_64,x86_64-nommap,selftests,selftests-m32")
 		[[ $suite == series-build ]] || build_args=()
-		log "$suite: W=1 builds against each patch's parent (vm/harness/seriesbuild.py)"
+		log "$suite: W=1, sparse, selftest and docs builds without new warnings (vm/harness/seriesbuild.py)"
 		harness seriesbuild "$TREE" base "${series_patches[@]}" --work "$BUILD/series-check" "${build_args[@]}" \
 			>"$RESULTS/$suite.tap" 2>"$RESULTS/$suite.log" || true
 		;;

@@ -68,21 +68,33 @@ TARGETS = {t.name: t for t in (
 )}
 # Sphinx (the venv's, beside this interpreter): the kernel's htmldocs
 SPHINX_BIN = Path(sys.executable).parent
+# Debian 12's sparse 0.6.4 lacks __typeof_unqual__, which 7.3's
+# scripts/checker-valid.sh asks for; as __typeof__ it passes that test and
+# checks the code (qualifiers kept: a const-related report would come from
+# the base as much as from the series)
+SPARSE_FLAGS = "-D__typeof_unqual__=__typeof__"
 
-# file:line:col: warning|error: text  (gcc, clang and sparse alike), and
-# Sphinx's file:line: WARNING: text or WARNING: text
-DIAGNOSTIC = re.compile(r"^(?:(?P<file>[^\s:]+):\d+(?::\d+)?: )?"
-                        r"(?P<kind>warning|error|WARNING|ERROR|CRITICAL): (?P<text>.*)$")
+# A line that reports a warning or an error, whichever tool printed it: gcc,
+# clang and sparse (file:l:c: warning:), kernel-doc (Warning: file:l text),
+# objtool (x.o: warning: objtool:), the linker (ld.lld: warning:), Sphinx
+# (file:l: WARNING:, file: WARNING:).  Not make's "*** [...] Error 2".
+DIAGNOSTIC = re.compile(r"\b(?:warning|error|fatal error|Warning|Error|WARNING|ERROR|CRITICAL|SEVERE):")
+LINE_NUMBER = re.compile(r"(?<=\S):\d+(?::\d+)?(?=[:\s]|$)")
+JOBS = os.environ.get("JOBS") or str(os.cpu_count() or 1)
 
 
-def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    # LC_ALL=C: ASCII quotes in the compilers' messages, the same keys everywhere
-    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+def _run(cmd: list[str], extra_path: str = "") -> subprocess.CompletedProcess[str]:
+    # ASCII quotes in the compilers' messages, the same keys everywhere (the
+    # kernel's Makefile unexports LC_ALL, so LANG too)
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    if extra_path:
+        env["PATH"] = f"{extra_path}:{env['PATH']}"
+    return subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env)
 
 
 def _make_args(target: Target, src: Path, out: Path) -> list[str]:
     host = target.cc if target.llvm else "gcc"  # LLVM= links host programs with ld.lld
-    args = ["make", "-s", "-C", str(src), f"O={out}", f"ARCH={target.arch}", f"-j{os.cpu_count() or 1}",
+    args = ["make", "-s", "--output-sync=target", "-C", str(src), f"O={out}", f"ARCH={target.arch}", f"-j{JOBS}",
             f"HOSTCC=ccache {host}", f"CC=ccache {target.cc}"]
     if target.llvm:
         args.append(f"LLVM={target.llvm}")
@@ -94,7 +106,7 @@ def missing_tools(target: Target) -> list[str]:
         return [] if (SPHINX_BIN / "sphinx-build").exists() else ["sphinx-build (vm/requirements.txt)"]
     tools = [target.cc, "ccache"] + (["sparse"] if target.sparse else [])
     if target.llvm:
-        tools.append(f"ld.lld{target.llvm}")
+        tools += [f"{tool}{target.llvm}" for tool in ("ld.lld", "llvm-ar", "llvm-nm", "llvm-objcopy")]
     return [tool for tool in tools if shutil.which(tool) is None]
 
 
@@ -107,10 +119,18 @@ def _symbol(line: str) -> str:
     return line.removeprefix("# ").split("=")[0].split(" ")[0]
 
 
-def configure(target: Target, src: Path, out: Path, must_stick: bool) -> None:
+def _defined(src: Path, line: str) -> bool:
+    """Whether this state's Kconfig files define the line's symbol."""
+    name = _symbol(line).removeprefix("CONFIG_")
+    return subprocess.run(["git", "-C", str(src), "grep", "-q", "-E", f"^(menu)?config {name}$", "--", "*Kconfig*"],
+                          capture_output=True).returncode == 0
+
+
+def configure(target: Target, src: Path, out: Path) -> None:
     """The arch's defconfig (once) and the fragment on top, again for every
     state: a Kconfig without a symbol (the base, before the series adds
-    it) drops the symbol's line, and the next state would default it."""
+    it) drops the symbol's line, and the next state would default it.
+    Every line whose symbol this state defines must stick."""
     out.mkdir(parents=True, exist_ok=True)
     config = out / ".config"
     steps = [["olddefconfig"]] if config.exists() else [["defconfig"], ["olddefconfig"]]
@@ -123,23 +143,23 @@ def configure(target: Target, src: Path, out: Path, must_stick: bool) -> None:
         if proc.returncode:
             raise ConfigureError(f"make {step[0]} failed:\n{proc.stderr[-2000:]}")
     lines = config.read_text().splitlines()
-    lost = [line for line in target.config if line not in lines]
-    if lost and must_stick:
+    lost = [line for line in target.config if line not in lines and _defined(src, line)]
+    if lost:
         raise ConfigureError(f"{', '.join(lost)} did not stick in {config}")
 
 
-def diagnostics(output: str, src: Path) -> Counter[str]:
+def diagnostics(output: str, src: Path, out: Path) -> Counter[str]:
     """Warnings and errors, keyed without line numbers and without the
-    worktree's path, so that a patch moving code does not make them new."""
+    worktree's path, so that a patch moving code does not make them new.
+    The path comes absolute, relative to the build folder (ccache's
+    CCACHE_BASEDIR rewrites it so) or relative to this process."""
     found: Counter[str] = Counter()
-    prefix = f"{src}/"
+    prefixes = sorted({f"{src}/", f"{os.path.relpath(src, out)}/", f"{os.path.relpath(src)}/"}, key=len, reverse=True)
     for line in output.splitlines():
-        m = DIAGNOSTIC.match(line.strip())
-        if m:
-            if m["file"] is None and m["kind"] in ("warning", "error"):
-                continue  # a compiler's or make's line without a place (make: *** ... Error 2)
-            name = (m["file"] or "").removeprefix(prefix).removeprefix("../")
-            found[f"{name}: {m['kind'].lower()}: {m['text'].replace(prefix, '')}"] += 1
+        if DIAGNOSTIC.search(line):
+            for prefix in prefixes:
+                line = line.replace(prefix, "")
+            found[LINE_NUMBER.sub("", line.strip())] += 1
     return found
 
 
@@ -152,18 +172,17 @@ def build_selftests(target: Target, src: Path, out: Path, sources: list[str]) ->
             proc = _run(["ccache", target.cc, target.selftests, "-Wall", "-O2", "-isystem", f"{out}/usr/include",
                          "-c", f"{src}/{source}", "-o", f"{out}/selftest.o"])
             ok, output = proc.returncode == 0, output + proc.stdout + proc.stderr
-    return ok, diagnostics(output, src), output
+    return ok, diagnostics(output, src, out), output
 
 
 def build_docs(src: Path, out: Path, doc_dirs: list[str]) -> tuple[bool, Counter[str], str]:
-    """make htmldocs of those Documentation folders (Sphinx, incremental)."""
-    if not doc_dirs:
-        return True, Counter(), ""
-    proc = subprocess.run(["make", "-s", "-C", str(src), f"O={out}", f"SPHINXDIRS={' '.join(doc_dirs)}", "htmldocs"],
-                          capture_output=True, text=True,
-                          env={**os.environ, "LC_ALL": "C", "PATH": f"{SPHINX_BIN}:{os.environ['PATH']}"})
+    """make htmldocs of those Documentation folders, every document read
+    again (Sphinx prints a warning only when it reads the document)."""
+    shutil.rmtree(out / "Documentation" / "output" / ".doctrees", ignore_errors=True)
+    proc = _run(["make", "-s", "-C", str(src), f"O={out}", f"SPHINXDIRS={' '.join(doc_dirs)}", "htmldocs"],
+                extra_path=str(SPHINX_BIN))
     output = proc.stdout + proc.stderr
-    return proc.returncode == 0, diagnostics(output, src), output
+    return proc.returncode == 0, diagnostics(output, src, out), output
 
 
 def build(target: Target, src: Path, out: Path, folders: list[str]) -> tuple[bool, Counter[str], str]:
@@ -172,32 +191,36 @@ def build(target: Target, src: Path, out: Path, folders: list[str]) -> tuple[boo
     for folder in folders:
         for obj in (out / folder).glob("**/*.o"):
             obj.unlink()
-    args = _make_args(target, src, out) + ["W=1"] + (["C=1"] if target.sparse else [])
+    # -k: with CONFIG_WERROR (defconfig) the first warning stops make, and
+    # the other objects' warnings would go unseen
+    args = _make_args(target, src, out) + ["-k", "W=1"] + (["C=1", f"CF={SPARSE_FLAGS}"] if target.sparse else [])
     proc = _run(args + [f"{folder}/" for folder in folders])
     output = proc.stdout + proc.stderr
-    return proc.returncode == 0, diagnostics(output, src), output
+    # without a sparse the kernel accepts, make warns once and checks nothing
+    checked = not target.sparse or "is not available or not up to date" not in output
+    return proc.returncode == 0 and checked, diagnostics(output, src, out), output
 
 
 def _git(tree: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True, check=True).stdout
 
 
-def touched_c_files(tree: Path, commits: list[str], base: str) -> list[str]:
-    return [f for f in _git(tree, "diff", "--name-only", base, commits[-1]).split() if f.endswith(".c")]
+def touched_files(tree: Path, base: str) -> list[str]:
+    """Every file some patch touches (also one a later patch restores)."""
+    return sorted(set(_git(tree, "log", "--name-only", "--format=", f"{base}..HEAD").split()))
 
 
 def kernel_folders(files: list[str]) -> list[str]:
     """The folders of the C files the series touches outside tools/."""
-    return sorted({str(Path(f).parent) for f in files if not f.startswith("tools/")})
+    return sorted({str(Path(f).parent) for f in files if f.endswith(".c") and not f.startswith("tools/")})
 
 
 def selftest_sources(files: list[str]) -> list[str]:
-    return sorted(f for f in files if f.startswith("tools/testing/selftests/"))
+    return [f for f in files if f.endswith(".c") and f.startswith("tools/testing/selftests/")]
 
 
-def documentation_dirs(tree: Path, commits: list[str], base: str) -> list[str]:
+def documentation_dirs(files: list[str]) -> list[str]:
     """The folders under Documentation/ whose .rst files the series touches."""
-    files = _git(tree, "diff", "--name-only", base, commits[-1]).split()
     return sorted({f.split("/")[1] for f in files if f.startswith("Documentation/") and f.endswith(".rst")
                    and f.count("/") >= 2})
 
@@ -210,13 +233,21 @@ class Touched:
     doc_dirs: list[str]  # Documentation folders with .rst files
 
 
-def build_state(target: Target, src: Path, out: Path, what: Touched,
-                must_stick: bool) -> tuple[bool, Counter[str], str]:
+def nothing_to_build(target: Target, what: Touched) -> str:
+    """Why this target has nothing to check in the series, or ""."""
+    if target.docs:
+        return "" if what.doc_dirs else "the series touches no .rst under Documentation/<folder>/"
+    if target.selftests:
+        return "" if what.sources else "the series touches no selftest C source"
+    return "" if what.folders else "the series touches no kernel C file"
+
+
+def build_state(target: Target, src: Path, out: Path, what: Touched) -> tuple[bool, Counter[str], str]:
     """The checked-out state built for one target: ok, its diagnostics, its output."""
     if target.docs:
         return build_docs(src, out, what.doc_dirs)
     try:
-        configure(target, src, out, must_stick)
+        configure(target, src, out)
     except ConfigureError as e:
         return False, Counter(), str(e)
     if target.selftests:
@@ -225,12 +256,24 @@ def build_state(target: Target, src: Path, out: Path, what: Touched,
 
 
 def worktree(tree: Path, work: Path) -> Path:
+    """A detached worktree of TREE in WORK, made again when it belongs to
+    another repository (TREE cloned anew) or is broken."""
     src = work / "linux"
-    if not (src / ".git").exists():
+    common = subprocess.run(["git", "-C", str(src), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                            capture_output=True, text=True).stdout.strip()
+    if common != _git(tree, "rev-parse", "--path-format=absolute", "--git-common-dir").strip():
         shutil.rmtree(src, ignore_errors=True)
         _git(tree, "worktree", "prune")
-        _git(tree, "worktree", "add", "-q", "--detach", str(src), "HEAD")
+        _git(tree, "worktree", "add", "-q", "-f", "--detach", str(src), "HEAD")
     return src
+
+
+def checkout(src: Path, commit: str) -> str:
+    """The commit checked out (forced: a run killed half-way leaves changes); "" or why not."""
+    subprocess.run(["rm", "-f", f"{src}/.git/index.lock"], capture_output=True)
+    proc = subprocess.run(["git", "-C", str(src), "checkout", "-q", "-f", "--detach", commit],
+                          capture_output=True, text=True)
+    return proc.stderr.strip() if proc.returncode else ""
 
 
 def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: list[Target],
@@ -242,8 +285,8 @@ def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: lis
     states = list(zip([base, *commits], ["base", *names], strict=True))
     if whole:
         states = [states[0], (commits[-1], f"{names[0]} .. {names[-1]} (the whole series)")]
-    files = touched_c_files(tree, commits, base)
-    what = Touched(kernel_folders(files), selftest_sources(files), documentation_dirs(tree, commits, base))
+    files = touched_files(tree, base)
+    what = Touched(kernel_folders(files), selftest_sources(files), documentation_dirs(files))
     src = worktree(tree, work)
     lines: list[str] = []
     passed, count = True, 0
@@ -255,29 +298,42 @@ def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: lis
                 lines.append(f"ok {count} {name}: {target.what} # SKIP {', '.join(missing)} not installed "
                              "(vm/setup.sh installs them)")
             continue
+        why_not = nothing_to_build(target, what)
+        if why_not:
+            for _, name in states[1:]:
+                count += 1
+                lines.append(f"ok {count} {name}: {target.what} # SKIP {why_not}")
+            continue
         out = work / (target.shares or target.name)
+        # what the next state is judged against: the last state that built
         parent: Counter[str] | None = None
-        for commit, name in states:
-            _git(src, "checkout", "-q", "--detach", commit)
-            ok, found, output = build_state(target, src, out, what, must_stick=commit != base)
-            if parent is None:  # what the first reported patch is judged against
+        parent_name = ""
+        for index, (commit, name) in enumerate(states):
+            trouble = checkout(src, commit)
+            ok, found, output = (False, Counter[str](), f"git checkout {commit}: {trouble}") if trouble \
+                else build_state(target, src, out, what)
+            if index == 0:
                 if not ok:
                     passed = False
                     count += 1
-                    lines.append(f"not ok {count} {name}: {target.name} builds (the parent of the first patch checked)")
-                    lines.extend(f"#   {line}" for line in output.strip().splitlines()[-15:])
+                    lines.append(f"not ok {count} {name}: {target.name} builds (the state the first patch is judged "
+                                 "against)")
+                    lines.extend(f"#   {line}" for line in output.strip().splitlines()[-25:])
             else:
-                new = found - parent
+                new = found - (parent or Counter())
                 good = ok and not new
                 passed &= good
                 count += 1
                 lines.append(f"{'ok' if good else 'not ok'} {count} {name}: {target.what}")
+                if parent_name != states[index - 1][1]:
+                    lines.append(f"# judged against {parent_name or 'nothing'}: the states after it did not build")
                 lines.extend(f"# new: {key}" + (f" (x{n})" if n > 1 else "") for key, n in sorted(new.items()))
                 if not ok:
                     lines.append("# the build failed:")
-                    lines.extend(f"#   {line}" for line in output.strip().splitlines()[-15:])
-            parent = found
-    _git(src, "checkout", "-q", "--detach", commits[-1])
+                    lines.extend(f"#   {line}" for line in output.strip().splitlines()[-25:])
+            if ok:
+                parent, parent_name = found, name
+    checkout(src, commits[-1])
     tap = "\n".join(["TAP version 13", f"1..{count}", *lines]) + "\n"
     return tap, passed
 

@@ -6,12 +6,13 @@ Makefile (defconfig, O=, W=1, C=1, folder targets) around real gcc and sparse.""
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from gittree import git_tree
-from harness.seriesbuild import SPHINX_BIN, TARGETS, Target, run
+from harness.seriesbuild import SPHINX_BIN, TARGETS, Target, diagnostics, run
 
 MAKEFILE = """\
 O ?= .
@@ -22,7 +23,8 @@ olddefconfig:
 headers:
 \t@mkdir -p $(O)/usr/include
 htmldocs:
-\t@sphinx-build -q -b html -C Documentation/$(SPHINXDIRS) $(O)/html
+\t@sphinx-build -q -b html -C -d $(O)/Documentation/output/.doctrees Documentation/$(SPHINXDIRS) \\
+\t\t$(O)/Documentation/output
 FORCE:
 %/: FORCE
 \t@mkdir -p $(O)/$*
@@ -77,7 +79,6 @@ def test_a_new_warning_fails_the_patch_that_adds_it(tmp_path: Path, text: str, q
 
 
 @needs_tools
-@needs_tools
 def test_the_whole_series_fails_on_a_warning_any_patch_adds(tmp_path: Path) -> None:
     lines = check(tmp_path, "", W1_WARNING, whole=True)  # texts replace each other: the last one counts
     assert lines[1:3] == ["1..1", "not ok 1 0001-p.patch .. 0002-p.patch (the whole series): "
@@ -125,7 +126,20 @@ def test_an_rst_warning_fails_the_docs_build_of_the_patch_that_adds_it(tmp_path:
     assert not passed
     assert lines[2] == "ok 1 0001-p.patch: htmldocs: Sphinx builds the touched Documentation folders: no new warnings"
     assert lines[3].startswith("not ok 2 0002-p.patch")
-    assert lines[4] == "# new: Documentation/x/new.rst: warning: Title underline too short.", lines
+    assert lines[4] == "# new: Documentation/x/new.rst: WARNING: Title underline too short.", lines
+
+
+@pytest.mark.skipif(not (SPHINX_BIN / "sphinx-build").exists(),
+                    reason="no sphinx-build in the venv (vm/requirements.txt)")
+def test_an_old_rst_warning_stays_old_when_a_patch_touches_its_file(tmp_path: Path) -> None:
+    old = "Old\n===\n\nSection\n-----\n"  # warns at the base already
+    ids = git_tree(tmp_path / "tree", [{"Makefile": MAKEFILE, "Documentation/x/index.rst": INDEX,
+                                        "Documentation/x/new.rst": old},
+                                       {"Documentation/x/other.rst": ":orphan:\n\nOther\n=====\n"},
+                                       {"Documentation/x/new.rst": old + "\nMore text.\n"}])
+    names = [tmp_path / "0001-p.patch", tmp_path / "0002-p.patch"]
+    tap, passed = run(tmp_path / "tree", ids[0], names, tmp_path / "work", [TARGETS["htmldocs"]], False)
+    assert passed, tap
 
 
 def test_a_target_without_its_compiler_is_skipped_with_the_reason(tmp_path: Path) -> None:
@@ -141,3 +155,41 @@ def test_every_target_sets_netlink_mmap_and_the_quick_ones_run_sparse() -> None:
         assert any("NETLINK_MMAP" in line for line in target.config), target.name
     assert TARGETS["x86_64"].sparse and TARGETS["x86_64-nommap"].sparse
     assert "CONFIG_ARM64_64K_PAGES=y" in TARGETS["arm64-64k"].config
+
+
+@pytest.mark.parametrize(("line", "key"), [
+    ("../linux/net/x.c:3:5: warning: unused variable 'a' [-Wunused-variable]",
+     "net/x.c: warning: unused variable 'a' [-Wunused-variable]"),
+    ("Warning: {src}/net/x.c:4 function parameter 'b' not described in 'foo'",
+     "Warning: net/x.c function parameter 'b' not described in 'foo'"),
+    ("net/netlink/ring.o: warning: objtool: f+0x12: call without frame pointer",
+     "net/netlink/ring.o: warning: objtool: f+0x12: call without frame pointer"),
+    ("ld.lld-19: warning: section type mismatch", "ld.lld-19: warning: section type mismatch"),
+    ("{src}/Documentation/x/o.rst: WARNING: document isn't included in any toctree",
+     "Documentation/x/o.rst: WARNING: document isn't included in any toctree"),
+    ("net/x.c:9:1: fatal error: y.h: No such file or directory",
+     "net/x.c: fatal error: y.h: No such file or directory"),
+], ids=["gcc via ccache", "kernel-doc", "objtool", "linker", "sphinx without a line", "fatal"])
+def test_every_tools_diagnostic_is_counted_without_places(tmp_path: Path, line: str, key: str) -> None:
+    src, out = tmp_path / "work" / "linux", tmp_path / "work" / "x86_64"
+    assert diagnostics(line.format(src=src), src, out) == Counter({key: 1})
+
+
+def test_makes_own_error_lines_and_notes_are_not_diagnostics(tmp_path: Path) -> None:
+    output = "make[2]: *** [scripts/Makefile.build:203: net/x.o] Error 1\nnet/x.c:3:1: note: declared here\n"
+    assert diagnostics(output, tmp_path, tmp_path) == Counter()
+
+
+@needs_tools
+def test_a_patch_after_one_that_does_not_build_is_judged_against_the_last_that_did(tmp_path: Path) -> None:
+    lines = check(tmp_path, BROKEN, "")
+    assert lines[2].startswith("not ok 1 0001-p.patch")
+    assert "ok 2 0002-p.patch: gcc-sparse (NETLINK_MMAP=n) W=1 C=1: no new warnings" in lines, lines
+    assert "# judged against base: the states after it did not build" in lines
+
+
+def test_a_series_without_kernel_c_files_skips_the_kernel_build(tmp_path: Path) -> None:
+    ids = git_tree(tmp_path / "tree", [{"Makefile": MAKEFILE, "net/x.c": CLEAN}, {"README": "text\n"}])
+    tap, passed = run(tmp_path / "tree", ids[0], [tmp_path / "0001-p.patch"], tmp_path / "work", [GCC], False)
+    assert passed
+    assert tap.splitlines()[2].endswith("# SKIP the series touches no kernel C file")
