@@ -1,8 +1,10 @@
 # Memory-mapped netlink: build the patched kernel, boot it, run the tests.
 #
 #   make            set-up, patched kernel, boot it and show what the series does
-#   make check      every suite: harness tests, checkpatch, in-guest pytest, the series'
-#                   kselftests, a smoke run of every benchmark workload, and
+#   make check      every suite: harness tests, checkpatch, the per-patch checks, the
+#                   series built with W=1 and sparse against the base, in-guest
+#                   pytest, the series' kselftests, a smoke run of every benchmark
+#                   workload, and
 #                   on the performance kernel (4 vCPUs): upstream nft_queue.sh in
 #                   socket and ring mode and the nfqueue ordering test
 #   make series-check  netdev's patch CI on every patch: checkpatch --strict,
