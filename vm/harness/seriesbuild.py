@@ -26,6 +26,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.seriescheck import git, series_commits
+
 MMAP_ON = ("CONFIG_NETLINK_MMAP=y", "CONFIG_NETLINK_DIAG=y")
 MMAP_OFF = ("# CONFIG_NETLINK_MMAP is not set", "CONFIG_NETLINK_DIAG=y")
 
@@ -201,13 +203,9 @@ def build(target: Target, src: Path, out: Path, folders: list[str]) -> tuple[boo
     return proc.returncode == 0 and checked, diagnostics(output, src, out), output
 
 
-def _git(tree: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True, check=True).stdout
-
-
 def touched_files(tree: Path, base: str) -> list[str]:
     """Every file some patch touches (also one a later patch restores)."""
-    return sorted(set(_git(tree, "log", "--name-only", "--format=", f"{base}..HEAD").split()))
+    return sorted(set(git(tree, "log", "--name-only", "--format=", f"{base}..HEAD").split()))
 
 
 def kernel_folders(files: list[str]) -> list[str]:
@@ -261,10 +259,10 @@ def worktree(tree: Path, work: Path) -> Path:
     src = work / "linux"
     common = subprocess.run(["git", "-C", str(src), "rev-parse", "--path-format=absolute", "--git-common-dir"],
                             capture_output=True, text=True).stdout.strip()
-    if common != _git(tree, "rev-parse", "--path-format=absolute", "--git-common-dir").strip():
+    if common != git(tree, "rev-parse", "--path-format=absolute", "--git-common-dir").strip():
         shutil.rmtree(src, ignore_errors=True)
-        _git(tree, "worktree", "prune")
-        _git(tree, "worktree", "add", "-q", "-f", "--detach", str(src), "HEAD")
+        git(tree, "worktree", "prune")
+        git(tree, "worktree", "add", "-q", "-f", "--detach", str(src), "HEAD")
     return src
 
 
@@ -278,9 +276,7 @@ def checkout(src: Path, commit: str) -> str:
 
 def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: list[Target],
         whole: bool) -> tuple[str, bool]:
-    commits = _git(tree, "rev-list", "--reverse", f"{base}..HEAD").split()
-    if len(commits) != len(patch_paths):
-        raise SystemExit(f"{tree} has {len(commits)} commits after {base}, but {len(patch_paths)} patches were given")
+    commits = series_commits(tree, base, patch_paths)
     names = [p.name for p in patch_paths]
     states = list(zip([base, *commits], ["base", *names], strict=True))
     if whole:

@@ -64,7 +64,7 @@ def check_signoff(patch: Patch) -> Result:
     return Result(True, "Signed-off-by of the author")
 
 
-def _git(tree: Path, *args: str) -> str:
+def git(tree: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True, check=True).stdout
 
 
@@ -157,10 +157,16 @@ def check_selftest_lists(tree: Path, commit: str, patch: Patch) -> Result:
     return Result(not problems, "new selftests listed (Makefile, .gitignore, config, TARGETS)", problems)
 
 
-def run(tree: Path, base: str, patch_paths: list[Path], want: list[str]) -> tuple[str, bool]:
-    commits = _git(tree, "rev-list", "--reverse", f"{base}..HEAD").split()
+def series_commits(tree: Path, base: str, patch_paths: list[Path]) -> list[str]:
+    """The commits after BASE, one per patch given, in order."""
+    commits = git(tree, "rev-list", "--reverse", f"{base}..HEAD").split()
     if len(commits) != len(patch_paths):
         raise SystemExit(f"{tree} has {len(commits)} commits after {base}, but {len(patch_paths)} patches were given")
+    return commits
+
+
+def run(tree: Path, base: str, patch_paths: list[Path], want: list[str]) -> tuple[str, bool]:
+    commits = series_commits(tree, base, patch_paths)
     lines: list[str] = []
     passed, count = True, 0
     parents = [base, *commits[:-1]]
