@@ -226,17 +226,26 @@ def test_daemon_killed_mid_stream(nfq_netns: str, receiver: socket.socket) -> No
     new daemon takes over the queue (KASAN and kmemleak-free teardown is
     watched by the splat scan)."""
     accepted = 10
+    ready_r, ready_w = os.pipe()
 
     def daemon() -> None:
+        os.close(ready_r)
         sock = netlink_socket(nfq_netns, NETLINK_NETFILTER)
         bind_queue(sock, 0)
         queue = RingQueue(sock, RX, TX)
+        os.write(ready_w, b"x")
         packets: list[Packet] = []
         collect(queue, accepted, packets.append)
         queue.send_verdicts([verdict(0, p.id, NF_ACCEPT) for p in packets[:accepted]])
         time.sleep(3600)  # killed here, with packets in frames and in the queue
 
     pid = fork_child(daemon)
+    os.close(ready_w)
+    try:
+        # A packet sent before the queue is bound is dropped (no bypass).
+        assert os.read(ready_r, 1) == b"x", "the daemon died before binding the queue"
+    finally:
+        os.close(ready_r)
     assert all(wait_child(p) == 0 for p in send_flows(nfq_netns, 1, 30, [64]))
     assert len(received(receiver, accepted)) == accepted
     os.kill(pid, signal.SIGKILL)

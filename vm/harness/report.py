@@ -94,7 +94,7 @@ def judge(directory: Path) -> tuple[list[str], bool, dict[str, object]]:
     total_skip = sum(len(o.skipped) for o in outcomes)
     for outcome in outcomes:
         for test in outcome.failed:
-            lines.append(f"  FAIL {outcome.name}: {test}")
+            lines.append(f"  FAIL {outcome.name}: {outcome.failure_line(test)}")
     for outcome in outcomes:
         for test, reason in outcome.skipped:
             lines.append(f"  SKIP {outcome.name}: {test}: {reason}")

@@ -24,6 +24,15 @@ class SuiteResult:
     failed: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (test, reason)
     error: str | None = None
+    why_failed: dict[str, str] = field(default_factory=dict)  # test -> first line of its failure
+
+    def failure_line(self, test: str, width: int = 160) -> str:
+        """`test`, with why it failed when the results file says so (the CI
+        log shows only the summary, so this is often all there is to go on)."""
+        why = self.why_failed.get(test, "")
+        if not why:
+            return test
+        return f"{test}: {why if len(why) <= width else why[: width - 3] + '...'}"
 
     @property
     def ok(self) -> bool:
@@ -85,8 +94,15 @@ def parse_junit(name: str, text: str) -> SuiteResult:
         count += 1
         test = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
         skipped = case.find("skipped")
-        if case.find("failure") is not None or case.find("error") is not None:
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        if failure is not None:
             result.failed.append(test)
+            text = failure.get("message") or failure.text or ""
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            if lines:
+                result.why_failed[test] = lines[0]
         elif skipped is not None:
             reason = skipped.get("message") or (skipped.text or "").strip() or "no reason given"
             result.skipped.append((test, reason))

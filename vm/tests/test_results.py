@@ -51,6 +51,18 @@ def test_junit() -> None:
     assert results.parse_junit("g", "<oops").error is not None
 
 
+def test_a_failed_pytest_is_reported_with_why(tmp_path: Path) -> None:
+    """The CI log keeps only the summary: a failure must say why there."""
+    results_dir = make_results(tmp_path)
+    (results_dir / "guest.xml").write_text(JUNIT)
+    lines, ok, _ = report.judge(results_dir)
+    assert not ok
+    assert "  FAIL guest: test_a::test_bad: assert 1 == 2" in lines
+    assert "  FAIL guest: test_a::test_err: fixture" in lines
+    long = results.SuiteResult("g", failed=["t"], why_failed={"t": "x" * 500})
+    assert len(long.failure_line("t")) < 200 and long.failure_line("t").endswith("...")
+
+
 def make_results(tmp: Path, *, tap: str = "1..1\nok 1 a\n", dmesg: str = "",
                  status: str = "vm_used=1\nvm_rc=0\n") -> Path:
     (tmp / "suites.txt").write_text("kself guest\n")
