@@ -77,7 +77,10 @@ if [[ -d $mmdir ]]; then
 	else
 		log "no 32-bit toolchain (gcc-multilib): suite kselftest32 will skip; see $k32/build.log"
 	fi
-	# The benchmark driver, on the selftests' ring client (nl_ring.h).
-	gcc -O2 -Wall -I"$KBUILD/usr/include" -I"$mmdir" -o "$KBUILD/nlbench" "$ROOT/vm/bench/nlbench.c" ||
+	# The benchmark driver, on the selftests' ring client: the project's
+	# own copy (kselftest/, generated from and checked against the series),
+	# not the one inside the kernel tree it happens to build.
+	gcc -O2 -Wall -I"$KBUILD/usr/include" -I"$ROOT/kselftest/netlink_mmap" \
+		-o "$KBUILD/nlbench" "$ROOT/vm/bench/nlbench.c" ||
 		die "cannot build vm/bench/nlbench.c"
 fi

@@ -13,7 +13,7 @@
  * PATH is sock or ring; VERDICT is each (one NFQNL_MSG_VERDICT per packet)
  * or batch (one NFQNL_MSG_VERDICT_BATCH per read round, at most BATCH_MAX
  * packets); MODE is flood or drain (see bench_nfq()).  The ring client is
- * the selftests' nl_ring.h.
+ * the selftests' nl_ring.h (kselftest/netlink_mmap/ of this project).
  */
 #include <arpa/inet.h>
 #include <errno.h>
