@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from nlmmap.abi import NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID, RingRequest
-from nlmmap.messages import address_of, message_seq, user_message
+from nlmmap.abi import NETLINK_ADD_MEMBERSHIP, NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID, SOL_NETLINK, RingRequest
+from nlmmap.messages import NETLINK_USERSOCK, address_of, message_seq, user_message
+from nlmmap.netns import netlink_socket
 from nlmmap.process import fork_child, wait_child
 from nlmmap.tx import Rings, TxRing
 
@@ -125,6 +126,60 @@ def test_interrupted_send_loses_no_frame(full_receiver: tuple[socket.socket, soc
     with os.fdopen(read_fd, "rb") as pipe:
         seqs = json.loads(pipe.read())
     assert seqs == list(range(1, TX.frame_nr + 1))
+
+
+GROUP = 29  # a NETLINK_USERSOCK group nothing else in the guest uses
+
+
+def _seqs(sock: socket.socket) -> list[int]:
+    """The sequence numbers of the messages waiting in sock, until 1 s of quiet."""
+    sock.settimeout(1.0)
+    seqs = []
+    while True:
+        try:
+            seqs.append(message_seq(sock.recv(1 << 16)))
+        except TimeoutError:
+            return seqs
+
+
+@pytest.mark.parametrize("restart", [True, False], ids=["SA_RESTART", "no-SA_RESTART"])
+def test_interrupted_multicast_frame_is_reported(full_receiver: tuple[socket.socket, socket.socket, TxRing],
+                                                 alarm_handler: Callable[[bool], None], restart: bool) -> None:
+    """A frame for a group and a port: a signal in its unicast leg cannot
+    leave it VALID (sending it again would repeat the multicast), so it
+    fails for good and the call returns EINTR, with or without SA_RESTART.
+    Found by a review: under SA_RESTART the call restarted, sent the next
+    frames and returned their bytes; the failed frame was reported nowhere."""
+    receiver, sender, tx = full_receiver
+    listener = netlink_socket(None, NETLINK_USERSOCK)
+    try:
+        listener.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, GROUP)
+        read_fd, write_fd = os.pipe()
+        child = _drain_later(receiver, 2.0, write_fd)
+        os.close(write_fd)
+        dest = (address_of(receiver)[0], 1 << (GROUP - 1))
+
+        alarm_handler(restart)
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        ret, err = raw_send(sender, dest)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+        statuses = tx.statuses()
+        released = statuses.count(NL_MMAP_STATUS_UNUSED)
+        assert (ret, errno.errorcode.get(err, err)) == (-1, "EINTR"), \
+            f"the interrupted multicast frame was not reported: the call returned {ret} after {released} frames"
+        assert 0 < released < TX.frame_nr
+        assert statuses == [NL_MMAP_STATUS_UNUSED] * released + [NL_MMAP_STATUS_VALID] * (TX.frame_nr - released)
+
+        # the rest goes out with the next send; the failed frame (the last
+        # one released) reached the group once and its port never
+        assert tx.send(dest) == (TX.frame_nr - released) * SIZE
+        assert wait_child(child) == 0
+        with os.fdopen(read_fd, "rb") as pipe:
+            assert json.loads(pipe.read()) == [seq for seq in range(1, TX.frame_nr + 1) if seq != released]
+        assert _seqs(listener) == list(range(1, TX.frame_nr + 1))
+    finally:
+        listener.close()
 
 
 def test_dontwait_does_not_wait_for_another_sender(full_receiver: tuple[socket.socket, socket.socket, TxRing],

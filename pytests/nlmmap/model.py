@@ -308,7 +308,9 @@ class Socket:
         mask = select.POLLERR if self.err else 0
         if self.queue or self.rx_waiting():
             mask |= select.POLLIN
-        if self.tx is None or self.tx.frames[self.tx.head].status == NL_MMAP_STATUS_UNUSED:
+        # writable: the TX head is free to fill or a send has work (after
+        # EAGAIN nothing else would ever set it free)
+        if self.tx is None or self.tx.frames[self.tx.head].status in (NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID):
             mask |= select.POLLOUT
         return mask
 

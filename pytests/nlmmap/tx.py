@@ -5,8 +5,9 @@ status VALID), and send every VALID frame with one send of zero bytes.  The
 kernel copies each frame's message, sends the copy as sendmsg() would and
 sets the frame UNUSED; the call returns the bytes sent, 0 when no frame
 was VALID, or the error of a frame that failed for good (that frame is
-released too: it is the last frame the call set UNUSED).  A frame that
-would block, met a signal or found no memory stays VALID for the next call.
+released too: it is the last frame the call set UNUSED).  A frame whose
+unicast would block or met a signal stays VALID for the next call, unless
+it also went to a multicast group (then it fails for good: EINTR).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class TxRing(FrameRing):
         return self.sock.sendto(b"", flags, dest)
 
     def writable(self, timeout: float = 0.0) -> bool:
-        """poll() for POLLOUT: is the kernel's TX head frame UNUSED?"""
+        """poll() for POLLOUT: is the kernel's TX head frame UNUSED or VALID?"""
         poller = select.poll()
         poller.register(self.sock, select.POLLOUT)
         return bool(poller.poll(int(timeout * 1000)))
