@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pytest
 
 from nlmmap.abi import RingRequest
-from nlmmap.messages import NETLINK_GENERIC, NETLINK_NETFILTER, first_difference
+from nlmmap.messages import NETLINK_GENERIC, NETLINK_NETFILTER, first_difference, walk_attributes
 from nlmmap.netns import ip, ip_batch, netlink_socket
 from nlmmap.ring import NLMSG_DONE, NLMSG_HDR, RxRing, recv_until_done
 
@@ -122,15 +122,10 @@ def _comparable(dump: Dump, messages: list[bytes]) -> list[bytes]:
 
 
 def _drop_attr(message: bytes, start: int, attr_type: int) -> bytes:
-    body, off = message[:start], start
-    while off + 4 <= len(message):
-        length, kind = struct.unpack_from("=HH", message, off)
-        if length < 4:
-            break
-        step = (length + 3) & ~3
-        if kind & 0x3FFF != attr_type:
-            body += message[off : off + step]
-        off += step
+    body = message[:start]
+    for kind, off, length in walk_attributes(message, start):
+        if kind != attr_type:
+            body += message[off : off + ((length + 3) & ~3)]
     return struct.pack("=I", len(body)) + body[4:]
 
 

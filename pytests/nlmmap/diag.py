@@ -6,6 +6,7 @@ import socket
 import struct
 
 from nlmmap.abi import RingRequest
+from nlmmap.messages import attributes
 from nlmmap.ring import NLMSG_DONE, NLMSG_HDR, split_messages
 
 NETLINK_SOCK_DIAG = 4
@@ -17,7 +18,6 @@ NETLINK_DIAG_TX_RING = 3
 DIAG_REQ = struct.Struct("=BBHIIII")
 # struct netlink_diag_msg: family, type, protocol, state, portid, dst_portid, dst_group, ino, cookie[2]
 DIAG_MSG = struct.Struct("=BBBBIIIIII")
-NLA = struct.Struct("=HH")
 
 
 def diag_ring(protocol: int, portid: int, tx: bool = False) -> RingRequest | None:
@@ -41,10 +41,5 @@ def diag_ring(protocol: int, portid: int, tx: bool = False) -> RingRequest | Non
 
 
 def _ring_attr(attrs: bytes, attr: int) -> RingRequest | None:
-    off = 0
-    while len(attrs) - off >= NLA.size:
-        length, attr_type = NLA.unpack_from(attrs, off)
-        if attr_type == attr:
-            return RingRequest.unpack(attrs[off + NLA.size : off + length])
-        off += (length + 3) & ~3
-    return None
+    payload = attributes(attrs).get(attr)
+    return None if payload is None else RingRequest.unpack(payload)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Iterator
 
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
@@ -87,13 +88,11 @@ def nftables_batch(table: str, seq: int) -> bytes:
         body = NFGENMSG.pack(family, 0, res_id) + attrs
         return NLMSG_HDR.pack(NLMSG_HDR.size + len(body), msg_type, flags, seq, 0) + body
 
-    name = table.encode() + b"\0"
-    attr = struct.pack("=HH", 4 + len(name), NFTA_TABLE_NAME) + name
-    attr += bytes(-len(attr) % 4)
+    name = attr(NFTA_TABLE_NAME, table.encode() + b"\0")
     return b"".join([
         message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES),
         message(NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK,
-                seq + 1, NFPROTO_INET, 0, attr),
+                seq + 1, NFPROTO_INET, 0, name),
         message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq + 2, 0, NFNL_SUBSYS_NFTABLES),
     ])
 
@@ -117,12 +116,8 @@ def ext_ack_text(message: bytes) -> str | None:
         return None
     off = NLMSG_HDR.size + 4
     off += NLMSG_HDR.size if flags & NLM_F_CAPPED else (NLMSG_HDR.unpack_from(message, off)[0] + 3) & ~3
-    while len(message) - off >= 4:
-        length, attr = struct.unpack_from("=HH", message, off)
-        if attr == NLMSGERR_ATTR_MSG:
-            return message[off + 4 : off + length].rstrip(b"\0").decode()
-        off += (length + 3) & ~3
-    return None
+    text = attributes(message, off).get(NLMSGERR_ATTR_MSG)
+    return None if text is None else text.rstrip(b"\0").decode()
 
 
 def rtnl_key(message: bytes) -> tuple[object, ...]:
@@ -199,28 +194,39 @@ CTRL_ATTR_FAMILY_NAME = 2
 CTRL_ATTR_MCAST_GROUPS = 7
 CTRL_ATTR_MCAST_GRP_NAME = 1
 CTRL_ATTR_MCAST_GRP_ID = 2
-NLA_HDR = struct.Struct("=HH")
+NLA_HDR = struct.Struct("=HH")  # nla_len, nla_type
+NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
+
+
+def attr(kind: int, payload: bytes) -> bytes:
+    """One netlink attribute, padded to 4 bytes."""
+    data = NLA_HDR.pack(NLA_HDR.size + len(payload), kind) + payload
+    return data + bytes(-len(data) % 4)
+
+
+def walk_attributes(data: bytes, off: int = 0) -> Iterator[tuple[int, int, int]]:
+    """(type with the flag bits masked, offset, nla_len) of every netlink
+    attribute from off on; the walk stops at a length below a header.  The
+    one attribute walker of the clients and the tests."""
+    while off + NLA_HDR.size <= len(data):
+        length, kind = NLA_HDR.unpack_from(data, off)
+        if length < NLA_HDR.size:
+            return
+        yield kind & NLA_TYPE_MASK, off, length
+        off += (length + 3) & ~3
 
 
 def attributes(data: bytes, off: int = 0) -> dict[int, bytes]:
     """The netlink attributes from off on: type (flags masked) -> payload."""
-    out: dict[int, bytes] = {}
-    while off + NLA_HDR.size <= len(data):
-        length, kind = NLA_HDR.unpack_from(data, off)
-        if length < NLA_HDR.size:
-            break
-        out[kind & 0x3FFF] = data[off + NLA_HDR.size : off + length]
-        off += (length + 3) & ~3
-    return out
+    return {kind: data[start + NLA_HDR.size : start + length] for kind, start, length in walk_attributes(data, off)}
 
 
 def genl_group(family: str, group: str) -> int:
     """The id of a generic netlink family's multicast group (asked of nlctrl)."""
-    name = family.encode() + b"\0"
-    attr = NLA_HDR.pack(NLA_HDR.size + len(name), CTRL_ATTR_FAMILY_NAME) + name + bytes(-len(name) % 4)
-    request = NLMSG_HDR.pack(NLMSG_HDR.size + 4 + len(attr), GENL_ID_CTRL, NLM_F_REQUEST, 1, 0)
+    family_attr = attr(CTRL_ATTR_FAMILY_NAME, family.encode() + b"\0")
+    request = NLMSG_HDR.pack(NLMSG_HDR.size + 4 + len(family_attr), GENL_ID_CTRL, NLM_F_REQUEST, 1, 0)
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC) as sock:
-        sock.send(request + bytes([CTRL_CMD_GETFAMILY, 1, 0, 0]) + attr)
+        sock.send(request + bytes([CTRL_CMD_GETFAMILY, 1, 0, 0]) + family_attr)
         reply = sock.recv(1 << 16)
     groups = attributes(reply, NLMSG_HDR.size + 4).get(CTRL_ATTR_MCAST_GROUPS, b"")
     for nested in attributes(groups).values():

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nlmmap.abi import RingRequest
-from nlmmap.messages import NETLINK_NETFILTER, NFGENMSG, NLM_F_ACK, NLM_F_REQUEST, ack_error
+from nlmmap.messages import NETLINK_NETFILTER, NFGENMSG, NLM_F_ACK, NLM_F_REQUEST, ack_error, attr, attributes
 from nlmmap.netns import netlink_socket
 from nlmmap.ring import NLMSG_ERROR, NLMSG_HDR, message_type, split_messages
 from nlmmap.tx import Rings, open_rings
@@ -53,24 +53,6 @@ def nf_queue_to(queue: int) -> int:
     return NF_QUEUE | queue << 16
 
 
-def attr(attr_type: int, payload: bytes) -> bytes:
-    data = struct.pack("=HH", 4 + len(payload), attr_type) + payload
-    return data + bytes(-len(data) % 4)
-
-
-def attrs_of(data: bytes) -> dict[int, bytes]:
-    """Top-level attributes (type without flag bits -> payload)."""
-    out = {}
-    off = 0
-    while len(data) - off >= 4:
-        length, attr_type = struct.unpack_from("=HH", data, off)
-        if length < 4:
-            break
-        out[attr_type & 0x3FFF] = data[off + 4 : off + length]
-        off += (length + 3) & ~3
-    return out
-
-
 def queue_message(msg: int, queue: int, body: bytes, seq: int = 0, flags: int = NLM_F_REQUEST) -> bytes:
     payload = NFGENMSG.pack(socket.AF_UNSPEC, 0, queue) + body
     return NLMSG_HDR.pack(NLMSG_HDR.size + len(payload), NFNL_SUBSYS_QUEUE << 8 | msg, flags, seq, 0) + payload
@@ -109,7 +91,7 @@ def parse_packet(message: bytes) -> Packet:
     if message_type(message) != NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_PACKET:
         raise ValueError(f"not a queued packet: type {message_type(message):#x}")
     queue = NFGENMSG.unpack_from(message, NLMSG_HDR.size)[2]
-    attrs = attrs_of(message[NLMSG_HDR.size + NFGENMSG.size : NLMSG_HDR.unpack_from(message)[0]])
+    attrs = attributes(message[NLMSG_HDR.size + NFGENMSG.size : NLMSG_HDR.unpack_from(message)[0]])
     packet_id = struct.unpack_from("!I", attrs[NFQA_PACKET_HDR])[0]
     cap_len = struct.unpack("!I", attrs[NFQA_CAP_LEN])[0] if NFQA_CAP_LEN in attrs else None
     mark = struct.unpack("!I", attrs[NFQA_MARK])[0] if NFQA_MARK in attrs else None
