@@ -239,7 +239,7 @@ static inline ssize_t nl_ring_send(int fd, const struct sockaddr_nl *dst,
 	return n < 0 ? -errno : n;
 }
 
-/* poll() for POLLOUT: 1 if the kernel's TX head frame is UNUSED. */
+/* poll() for POLLOUT: 1 if the kernel's TX head frame is UNUSED or VALID. */
 static inline int nl_ring_writable(int fd, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
