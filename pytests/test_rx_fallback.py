@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from nlmmap.abi import NL_MMAP_HDRLEN, NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_VALID, RingRequest, ring_stats
 from nlmmap.messages import has_queued, message_seq, send_user, user_message
+from nlmmap.model import COPY_MAX
+from nlmmap.nfqueue import SO_RCVBUFFORCE
 from nlmmap.ring import RxRing
 
 FRAME = 1024
@@ -66,3 +68,28 @@ def test_copy_payload_is_intact(usersock_pair: tuple[socket.socket, socket.socke
     frame, data = got
     assert frame.status == NL_MMAP_STATUS_COPY and frame.length == len(message)
     assert data == message
+
+
+def test_a_frame_takes_at_most_copy_max_bytes(usersock_pair: tuple[socket.socket, socket.socket],
+                                              make_rx_ring: Callable[..., RxRing]) -> None:
+    """Rule 14: under the receive queue lock one frame takes COPY_MAX bytes
+    at most, whatever its size; a larger message comes by COPY.  Found by a
+    review: a 256 KiB frame took a 200 KiB message with interrupts off, so
+    the sender's SO_SNDBUF (up to wmem_max) set how long they stayed off."""
+    receiver, sender = usersock_pair
+    receiver.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)
+    big = RingRequest(block_size=256 << 10, block_nr=2, frame_size=256 << 10, frame_nr=2)
+    ring = make_rx_ring(receiver, big)
+    sizes = [COPY_MAX, COPY_MAX + 4, 200_000]
+    messages = [user_message(size, seq, fill=seq) for seq, size in enumerate(sizes)]
+    for message in messages:
+        send_user(sender, receiver, message)
+    statuses = []
+    for message in messages:
+        got = ring.read()
+        assert got is not None
+        frame, data = got
+        statuses.append(frame.status)
+        assert data == message
+    assert statuses == [NL_MMAP_STATUS_VALID, NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_COPY], \
+        f"frame statuses {statuses} for messages of {sizes} bytes in frames of {big.frame_size}"

@@ -36,6 +36,7 @@ PAGE_SIZE = 4096
 RING_MAX_SIZE = 1 << 30  # 64-bit kernels
 BATCH = 16  # work units per hold of the receive queue lock (rule 14)
 COPY_UNIT = 4096  # bytes copied per extra work unit
+COPY_MAX = BATCH * COPY_UNIT  # the most one frame takes under the lock (rule 14)
 NLMSG_HDRLEN = NLMSG_HDR.size
 
 # A delivery whose fate the rules leave to the kernel: called when the
@@ -68,7 +69,9 @@ def whole_messages(data: bytes, room: int, limit: int) -> int:
     message is never split; 0 means the skb goes by COPY).  The first
     message goes if it fits the frame, more only while they end within
     limit, the copy budget left in the lock hold (rule 14).  Bytes that do
-    not parse as messages go whole if they fit the frame."""
+    not parse as messages go whole if they fit the frame.  A frame takes
+    COPY_MAX bytes at most, whatever its size (rule 14)."""
+    room = min(room, COPY_MAX)
     if len(data) <= min(room, limit):
         return len(data)
     off = 0
