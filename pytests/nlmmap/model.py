@@ -36,7 +36,7 @@ PAGE_SIZE = 4096
 RING_MAX_SIZE = 1 << 30  # 64-bit kernels
 BATCH = 16  # work units per hold of the receive queue lock (rule 14)
 COPY_UNIT = 4096  # bytes copied per extra work unit
-COPY_MAX = BATCH * COPY_UNIT  # the most one frame takes under the lock (rule 14)
+COPY_MAX = 128 << 10  # the most one frame takes under the lock, whatever its size (rule 14)
 NLMSG_HDRLEN = NLMSG_HDR.size
 
 # A delivery whose fate the rules leave to the kernel: called when the
