@@ -78,7 +78,8 @@ def test_a_frame_takes_at_most_copy_max_bytes(usersock_pair: tuple[socket.socket
     the sender's SO_SNDBUF (up to wmem_max) set how long they stayed off."""
     receiver, sender = usersock_pair
     receiver.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)
-    big = RingRequest(block_size=256 << 10, block_nr=2, frame_size=256 << 10, frame_nr=2)
+    # four frames: every message has one, nothing waits for a drain
+    big = RingRequest(block_size=256 << 10, block_nr=4, frame_size=256 << 10, frame_nr=4)
     ring = make_rx_ring(receiver, big)
     sizes = [COPY_MAX, COPY_MAX + 4, 200_000]
     messages = [user_message(size, seq, fill=seq) for seq, size in enumerate(sizes)]
