@@ -74,20 +74,24 @@ def alarm_handler() -> Iterator[Callable[[bool], None]]:
     signal.signal(signal.SIGALRM, old)
 
 
+def _seqs(sock: socket.socket) -> list[int]:
+    """The sequence numbers of the messages waiting in sock, until 1 s of quiet."""
+    sock.settimeout(1.0)
+    seqs = []
+    while True:
+        try:
+            seqs.append(message_seq(sock.recv(1 << 16)))
+        except TimeoutError:
+            return seqs
+
+
 def _drain_later(receiver: socket.socket, delay: float, write_fd: int) -> int:
     """A child that starts reading the receiver after delay seconds and
     reports the sequence numbers it read, until 1 s without a message."""
 
     def body() -> None:
         time.sleep(delay)
-        receiver.settimeout(1.0)
-        seqs = []
-        while True:
-            try:
-                seqs.append(message_seq(receiver.recv(1 << 16)))
-            except TimeoutError:
-                break
-        os.write(write_fd, json.dumps(seqs).encode())
+        os.write(write_fd, json.dumps(_seqs(receiver)).encode())
 
     return fork_child(body)
 
@@ -129,17 +133,6 @@ def test_interrupted_send_loses_no_frame(full_receiver: tuple[socket.socket, soc
 
 
 GROUP = 29  # a NETLINK_USERSOCK group nothing else in the guest uses
-
-
-def _seqs(sock: socket.socket) -> list[int]:
-    """The sequence numbers of the messages waiting in sock, until 1 s of quiet."""
-    sock.settimeout(1.0)
-    seqs = []
-    while True:
-        try:
-            seqs.append(message_seq(sock.recv(1 << 16)))
-        except TimeoutError:
-            return seqs
 
 
 @pytest.mark.parametrize("restart", [True, False], ids=["SA_RESTART", "no-SA_RESTART"])
