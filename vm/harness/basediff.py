@@ -23,6 +23,7 @@ durations and counts removed.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from pathlib import Path
@@ -55,11 +56,14 @@ def _reached(run: results.SuiteResult) -> set[str]:
 BASE = "the unpatched base kernel"
 
 
-def compare(bases: list[results.SuiteResult], patched: results.SuiteResult, reference: str = BASE) -> str:
+def compare(bases: list[results.SuiteResult], patched: results.SuiteResult, reference: str = BASE,
+            again: list[results.SuiteResult] | None = None) -> str:
     """The patched run judged against one or more runs of the reference (the
-    base kernel, or socket mode in the same boot for the ring-mode run)."""
+    base kernel, or socket mode in the same boot for the ring-mode run);
+    `again` are further runs of the patched kernel."""
     base_failed = {normalise(n) for base in bases for n in base.failed}
     base_passed = {normalise(n) for base in bases for n in base.passed}
+    passed_again = {normalise(n) for run in again or [] for n in run.passed}
     points: list[str] = []
 
     def point(ok: bool, name: str, directive: str = "") -> None:
@@ -73,11 +77,14 @@ def compare(bases: list[results.SuiteResult], patched: results.SuiteResult, refe
         key = normalise(name)
         if key in base_failed:
             point(True, name, f" # SKIP fails on {reference} too (emulation timing), see its log")
+        elif key in passed_again:
+            point(True, name, " # SKIP failed on one run of the patched kernel and passed on another "
+                  "(emulation timing), see both logs")
         elif key in base_passed:
             point(False, f"{name} (passes on {reference})")
         else:
             point(False, f"{name} (not reached on {reference})")
-    reached = _reached(patched)
+    reached = _reached(patched) | passed_again
     seen: set[str] = set()
     for name in (n for base in bases for n in base.passed):
         key = normalise(name)
@@ -101,16 +108,19 @@ def compare(bases: list[results.SuiteResult], patched: results.SuiteResult, refe
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    reference = BASE
-    if args[:1] == ["--reference"] and len(args) > 1:
-        reference, args = args[1], args[2:]
-    if len(args) < 2:
-        print("usage: basediff [--reference TEXT] BASE.tap [BASE.tap ...] PATCHED.tap", file=sys.stderr)
-        return 2
-    bases = [results.load(Path(a).stem, Path(a).parent) for a in args[:-1]]
-    patched = results.load(Path(args[-1]).stem, Path(args[-1]).parent)
-    sys.stdout.write(compare(bases, patched, reference))
+    parser = argparse.ArgumentParser(prog="basediff", description="judge a patched run against reference runs")
+    parser.add_argument("--reference", default=BASE, help="what the reference runs are, for the skip reasons")
+    parser.add_argument("--again", type=Path, action="append", default=[], metavar="PATCHED.tap",
+                        help="a further run of the patched kernel (repeatable)")
+    parser.add_argument("bases", type=Path, nargs="+", metavar="BASE.tap")
+    parser.add_argument("patched", type=Path, metavar="PATCHED.tap")
+    args = parser.parse_args(argv)
+
+    def load(path: Path) -> results.SuiteResult:
+        return results.load(path.stem, path.parent)
+
+    sys.stdout.write(compare([load(p) for p in args.bases], load(args.patched), args.reference,
+                             [load(p) for p in args.again]))
     return 0
 
 

@@ -5,7 +5,7 @@ Reads the results directory the runner filled:
   <suite>.tap/.xml each suite's results
   vm.status        key=value lines from the runner (vm_rc, timed_out, seconds, accel)
   dmesg.txt        the guest's full kernel log (console.log if the guest died)
-  perf/            the same two of the performance kernel's boot, if there was one
+  perf/, perf2/    the same two of the performance kernel's boots, if there were any
 and writes summary.txt and summary.json beside them.  Exit status 0 only
 when every suite ran to the end without a failure, the VM came up and went
 down cleanly, and the kernel log holds no splat.
@@ -41,8 +41,9 @@ def kernel_log(directory: Path) -> tuple[str, str]:
 
 
 # Boots whose kernel log and VM status are judged: the main one and the
-# performance kernel's (subdirectory), each if it happened.
-BOOTS = ("", "perf")
+# performance kernel's (subdirectories; perf2 is the second nft_queue run
+# when the base boots did not explain a failure), each if it happened.
+BOOTS = ("", "perf", "perf2")
 
 
 def boot_problems(status: dict[str, str], log_text: str, label: str) -> list[str]:

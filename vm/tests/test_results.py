@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness import report, results
 
 SPLATS = Path(__file__).parent / "splats"
@@ -112,23 +114,24 @@ def test_vm_that_never_came_up_fails(tmp_path: Path) -> None:
     assert "no kernel log came back from the guest" in problems
 
 
-def test_performance_kernel_boot_is_judged_too(tmp_path: Path) -> None:
-    """A splat or a failed VM in the perf/ boot fails the job like the main boot's."""
+@pytest.mark.parametrize("boot", ["perf", "perf2"])
+def test_performance_kernel_boots_are_judged_too(tmp_path: Path, boot: str) -> None:
+    """A splat or a failed VM in a perf/ or perf2/ boot fails the job like the main boot's."""
     results_dir = make_results(tmp_path)
-    perf = results_dir / "perf"
+    perf = results_dir / boot
     perf.mkdir()
     (perf / "vm.status").write_text("vm_used=1\nvm_rc=0\nseconds=7\n")
     (perf / "dmesg.txt").write_text((SPLATS / "warn-on.txt").read_text())
     lines, ok, _ = report.judge(results_dir)
     assert not ok
-    assert any(line.startswith("kernel log: perf/dmesg.txt, 1 splat(s)") for line in lines)
-    assert "time in VM (perf kernel): 7 s" in lines
+    assert any(line.startswith(f"kernel log: {boot}/dmesg.txt, 1 splat(s)") for line in lines)
+    assert f"time in VM ({boot} kernel): 7 s" in lines
     (perf / "dmesg.txt").write_text((SPLATS / "clean-boot.txt").read_text())
     (perf / "vm.status").write_text("vm_used=1\nvm_rc=255\n")
     _, ok, summary = report.judge(results_dir)
     problems = summary["problems"]
     assert isinstance(problems, list)
-    assert not ok and any(str(p).startswith("perf boot: VM exited with status 255") for p in problems)
+    assert not ok and any(str(p).startswith(f"{boot} boot: VM exited with status 255") for p in problems)
 
 
 def test_a_retried_boot_is_noted(tmp_path: Path) -> None:
