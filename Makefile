@@ -14,7 +14,7 @@
 #   make bench      the benchmark in full: performance kernels with and without
 #                   the series, every workload in both paths, build/bench/results.md
 #   make fuzz       random operation sequences on the test kernel against the
-#                   model (pytests/nlmmap/model.py) for DURATION seconds
+#                   model (nlmmap/model.py) for DURATION seconds
 #                   (default 600); a failing one is kept in pytests/replays/
 #   make mutate     each deliberate bug in vm/mutants/ built into the test
 #                   kernel; the tests named for it must fail (build/mutate/)

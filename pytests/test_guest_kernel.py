@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from guestinfo import expected, running_build_id, running_config
+from nlmmap.guestinfo import expected, running_build_id, running_config
 
 
 def test_release_is_the_build() -> None:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from guestinfo import expected, running_build_id, running_config
+from nlmmap.guestinfo import expected, running_build_id, running_config
 from harness.results import tap_document
 from nlmmap.abi import RingRequest, ring_stats
 from nlmmap.messages import (

@@ -111,7 +111,7 @@ for suite in "$@"; do
 		"$ROOT/vm/bench/profile.sh" "$NLMMAP_NLBENCH" "$results/profile" >"$results/profile.tap" 2>"$results/profile.log"
 		tap_counts profile "$?"
 		;;
-	demo) PYTHONPATH=$ROOT/pytests:$ROOT/vm "$VENV/bin/python3" "$ROOT/vm/guest/demo.py" "$results/demo.tap" 2>&1 |
+	demo) PYTHONPATH=$ROOT:$ROOT/vm "$VENV/bin/python3" "$ROOT/vm/guest/demo.py" "$results/demo.tap" 2>&1 |
 		sed 's/^/nlmmap-guest: /' ;;
 	*) say "unknown suite $suite" ;;
 	esac
