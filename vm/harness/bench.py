@@ -273,9 +273,9 @@ def report(outdir: Path, patched: list[Run], base: list[Run], header: str, capti
     sizes = ringsize_table(patched)
     if sizes:
         parts += ["## RX ring size (64 B, ring path, batch verdicts)", "",
-                  "When no frame waits, poll() scans every frame (O(frames)).  If that scan "
-                  "mattered, the small ring would be the faster one; a small ring also leaves "
-                  "more messages in the receive queue, to be moved into frames on the next poll().",
+                  "An idle poll() reads no frame, whatever the ring's size.  A small ring "
+                  "leaves more messages in the receive queue, to be moved into frames on the "
+                  "next poll() or recvmsg(), so it is expected to be the slower one.",
                   "", *sizes, ""]
     parts += ["## Route dump", "", *dump_table(patched), "",
               "## Route events to one listener at the same memory", "", *events_table(patched), ""]
