@@ -311,9 +311,11 @@ class Socket:
         mask = select.POLLERR if self.err else 0
         if self.queue or self.rx_waiting():
             mask |= select.POLLIN
-        # writable: the TX head is free to fill or a send has work (after
-        # EAGAIN nothing else would ever set it free)
-        if self.tx is None or self.tx.frames[self.tx.head].status in (NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID):
+        # writable (rule 11): the TX head is free to fill, or a send has
+        # something to do: a VALID frame (after EAGAIN nothing else would
+        # ever set it free) or an undefined status to report with EINVAL
+        head = None if self.tx is None else self.tx.frames[self.tx.head].status
+        if head is None or head in (NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID) or head > NL_MMAP_STATUS_SKIP:
             mask |= select.POLLOUT
         return mask
 
@@ -382,13 +384,15 @@ class Socket:
         ring = self.tx
         if ring is None:
             return -errno.ENODATA
-        sent, err = 0, 0
+        sent, err, taken = 0, 0, False
         for _ in range(ring.req.frame_nr):
             index = ring.head
             frame = ring.frames[index]
             if frame.status != NL_MMAP_STATUS_VALID:
-                if frame.status > NL_MMAP_STATUS_SKIP:
-                    err = -errno.EINVAL  # undefined status: that frame is left alone
+                if frame.status > NL_MMAP_STATUS_SKIP and not taken:
+                    # undefined status: that frame is left alone; after
+                    # sent frames their bytes come first (rule 5)
+                    err = -errno.EINVAL
                 break
             length = frame.length  # read once: the copy is what is checked and sent (rule 5)
             data = bytes(self.tx_data.get(index, bytearray(ring.room))[:length])
@@ -401,6 +405,7 @@ class Socket:
                 break  # rule 15: the frame stays VALID for the next send
             frame.status = NL_MMAP_STATUS_UNUSED
             ring.advance()
+            taken = True
             if err < 0:
                 ring.errors += 1
                 break

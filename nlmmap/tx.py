@@ -76,7 +76,7 @@ class TxRing(FrameRing):
         return self.sock.sendto(b"", flags, dest)
 
     def writable(self, timeout: float = 0.0) -> bool:
-        """poll() for POLLOUT: is the kernel's TX head frame UNUSED or VALID?"""
+        """poll() for POLLOUT: is the kernel's TX head frame UNUSED, VALID or undefined?"""
         poller = select.poll()
         poller.register(self.sock, select.POLLOUT)
         return bool(poller.poll(int(timeout * 1000)))

@@ -6,8 +6,9 @@
   frame the call took, the frames after it stay VALID, and the frames
   before it were sent;
 - a status value that enum nl_mmap_status does not define ends the batch
-  with EINVAL and is left alone; RESERVED (a frame being written) ends it
-  quietly;
+  and is left alone: EINVAL when it is the first frame, else the call
+  returns the bytes sent before it and the next call the EINVAL; RESERVED
+  (a frame being written) ends it quietly;
 - a send-path error (no such port, over the send buffer) is that frame's
   error, the frame released;
 - a frame that would block (a full receiver with MSG_DONTWAIT) is not
@@ -29,7 +30,9 @@ import pytest
 
 from nlmmap.abi import (
     NETLINK_TX_RING,
+    NL_MMAP_STATUS_COPY,
     NL_MMAP_STATUS_RESERVED,
+    NL_MMAP_STATUS_SKIP,
     NL_MMAP_STATUS_UNUSED,
     NL_MMAP_STATUS_VALID,
     RingRequest,
@@ -100,7 +103,7 @@ def test_malformed_frame_is_einval_and_released(tx_pair: tuple[socket.socket, so
     assert _seqs(receiver) == [3]
 
 
-@pytest.mark.parametrize("status", [5, 0xDEADBEEF], ids=["five", "deadbeef"])
+@pytest.mark.parametrize("status", [5, 0xDEADBEEF, 0xFFFFFFFF], ids=["five", "deadbeef", "all-ones"])
 def test_undefined_status_is_einval_and_left_alone(tx_pair: tuple[socket.socket, socket.socket, TxRing],
                                                    status: int) -> None:
     receiver, sender, tx = tx_pair
@@ -116,13 +119,36 @@ def test_undefined_status_is_einval_and_left_alone(tx_pair: tuple[socket.socket,
     assert _seqs(receiver) == [1, 2]
 
 
-def test_frame_being_written_ends_the_batch_quietly(tx_pair: tuple[socket.socket, socket.socket, TxRing]) -> None:
-    """RESERVED at the head: 0 bytes sent, nothing taken, nothing lost."""
+@pytest.mark.parametrize("status", [5, 0xDEADBEEF], ids=["five", "deadbeef"])
+def test_undefined_status_after_sent_frames_returns_their_bytes_first(
+        tx_pair: tuple[socket.socket, socket.socket, TxRing], status: int) -> None:
+    """The frames before it went out: the call says so, as a short write
+    does, and the next call reports the frame that stopped it.  An EINVAL
+    here would point user space at the last frame released, which was sent
+    fine."""
+    receiver, sender, tx = tx_pair
+    tx.write(0, user_message(64, 1))
+    tx.write(1, user_message(64, 2))
+    tx.write(2, user_message(64, 3), status=status)
+    assert tx.send(address_of(receiver)) == 128
+    assert tx.statuses()[:3] == [NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_UNUSED, status]
+    assert _seqs(receiver) == [1, 2]
+    assert _send_errno(tx, address_of(receiver)) == errno.EINVAL
+    assert tx.frame(2).status == status
+    assert (ring_stats(sender).tx_frames, ring_stats(sender).tx_errors) == (2, 0)
+
+
+@pytest.mark.parametrize("status", [NL_MMAP_STATUS_RESERVED, NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_SKIP],
+                         ids=["reserved", "copy", "skip"])
+def test_defined_statuses_end_the_batch_quietly(tx_pair: tuple[socket.socket, socket.socket, TxRing],
+                                                 status: int) -> None:
+    """RESERVED (a frame being written), COPY or SKIP at the head: 0 bytes
+    sent, nothing taken, nothing lost, no error."""
     receiver, _, tx = tx_pair
-    tx.write(0, user_message(64, 1), status=NL_MMAP_STATUS_RESERVED)
+    tx.write(0, user_message(64, 1), status=status)
     tx.write(1, user_message(64, 2))
     assert tx.send(address_of(receiver)) == 0
-    assert tx.statuses()[:2] == [NL_MMAP_STATUS_RESERVED, NL_MMAP_STATUS_VALID]
+    assert tx.statuses()[:2] == [status, NL_MMAP_STATUS_VALID]
     tx.set_status(0, NL_MMAP_STATUS_VALID)
     assert tx.send(address_of(receiver)) == 128
     assert _seqs(receiver) == [1, 2]

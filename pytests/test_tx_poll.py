@@ -1,9 +1,11 @@
 """POLLOUT on a socket with a TX ring is exact: set exactly when the TX head
-frame (the frame the kernel sends next) is UNUSED (free to fill) or VALID (a
-send has work), never while user space holds it."""
+frame (the frame the kernel sends next) is UNUSED (free to fill), VALID (a
+send has work) or holds an undefined status (a send reports EINVAL), never
+while user space holds it (RESERVED, SKIP)."""
 
 from __future__ import annotations
 
+import errno
 import select
 import socket
 import time
@@ -12,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from nlmmap.abi import (
+    NL_MMAP_STATUS_COPY,
     NL_MMAP_STATUS_RESERVED,
     NL_MMAP_STATUS_SKIP,
     NL_MMAP_STATUS_UNUSED,
@@ -44,8 +47,9 @@ def test_without_tx_ring_pollout_as_ever(rtnl_socket: socket.socket) -> None:
 @pytest.mark.parametrize(
     "status, writable",
     [(NL_MMAP_STATUS_UNUSED, True), (NL_MMAP_STATUS_VALID, True), (NL_MMAP_STATUS_RESERVED, False),
-     (NL_MMAP_STATUS_SKIP, False), (0xDEADBEEF, False)],
-    ids=["unused", "valid", "reserved", "skip", "undefined"],
+     (NL_MMAP_STATUS_COPY, False), (NL_MMAP_STATUS_SKIP, False), (NL_MMAP_STATUS_SKIP + 1, True),
+     (0xFFFFFFFF, True)],
+    ids=["unused", "valid", "reserved", "copy", "skip", "first-undefined", "last-undefined"],
 )
 def test_pollout_follows_the_head_frame(tx_pair: tuple[socket.socket, TxRing], status: int,
                                         writable: bool) -> None:
@@ -68,6 +72,21 @@ def test_pollout_is_about_the_kernel_head_only(tx_pair: tuple[socket.socket, TxR
     assert tx.writable()  # the head is VALID: the next send has work
     assert tx.send(address_of(receiver)) == 32
     assert tx.writable()  # the kernel head moved to frame 1
+
+
+def test_pollout_after_a_short_count_stopped_by_an_undefined_status(
+        tx_pair: tuple[socket.socket, TxRing]) -> None:
+    """A send that stops at an undefined status after sent frames returns
+    their bytes; only the next send reports EINVAL.  A sender that polls
+    for POLLOUT before each send must get to make it, or it waits forever."""
+    receiver, tx = tx_pair
+    tx.put(user_message(32, 1))
+    tx.write(1, user_message(32, 2), status=0xDEADBEEF)
+    assert tx.send(address_of(receiver)) == 32
+    assert tx.writable(), "no POLLOUT before the send that reports the bad frame: a poller would wait forever"
+    with pytest.raises(OSError) as err:
+        tx.send(address_of(receiver))
+    assert err.value.errno == errno.EINVAL
 
 
 def test_pollout_after_eagain_from_a_full_receiver(usersock_pair: tuple[socket.socket, socket.socket],

@@ -228,7 +228,9 @@ static inline int nl_ring_put(struct nl_ring *ring, const void *msg,
  * the kernel.  The bytes sent, 0 when no frame was VALID, or -errno of the
  * frame that ended the batch (it is the last frame the call released).  A
  * frame that would block or met a signal stays VALID: the bytes of the
- * frames before it, or -EAGAIN / -EINTR when there were none.
+ * frames before it, or -EAGAIN / -EINTR when there were none.  A head
+ * frame with an undefined status is left alone the same way (-EINVAL
+ * when no frame went before it).
  */
 static inline ssize_t nl_ring_send(int fd, const struct sockaddr_nl *dst,
 				   int flags)
@@ -239,7 +241,10 @@ static inline ssize_t nl_ring_send(int fd, const struct sockaddr_nl *dst,
 	return n < 0 ? -errno : n;
 }
 
-/* poll() for POLLOUT: 1 if the kernel's TX head frame is UNUSED or VALID. */
+/*
+ * poll() for POLLOUT: 1 if the kernel's TX head frame is UNUSED, VALID or
+ * holds an undefined status (the next send reports it).
+ */
 static inline int nl_ring_writable(int fd, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLOUT };

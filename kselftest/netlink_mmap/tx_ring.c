@@ -166,6 +166,30 @@ TEST_F(usersock, undefined_status_is_einval_and_left_alone)
 	EXPECT_EQ(1, next_seq(self->rx, self->buf));
 }
 
+/*
+ * After sent frames, the bytes first: the next call reports the frame
+ * with the undefined status, so the last frame released is never blamed.
+ * POLLOUT lets a sender that polls before each send make that call.
+ */
+TEST_F(usersock, undefined_status_after_sent_frames_returns_the_bytes_first)
+{
+	struct nl_mmap_hdr *hdr;
+
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	user_msg(self->buf, 32, 1);
+	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 32));
+	user_msg(self->buf, 32, 2);
+	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 32));
+	hdr = nl_ring_frame(&self->ring, 2);
+	nl_frame_set_status(hdr, 0xdeadbeef);
+	EXPECT_EQ(64, nl_ring_send(self->tx, &self->dst, 0));
+	EXPECT_EQ(1, nl_ring_writable(self->tx, 0));
+	EXPECT_EQ(-EINVAL, nl_ring_send(self->tx, &self->dst, 0));
+	EXPECT_EQ(0xdeadbeef, nl_frame_status(hdr));
+	EXPECT_EQ(1, next_seq(self->rx, self->buf));
+	EXPECT_EQ(2, next_seq(self->rx, self->buf));
+}
+
 TEST_F(usersock, pollout_while_the_head_frame_is_unused_or_valid)
 {
 	struct nl_mmap_hdr *hdr;
