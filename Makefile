@@ -50,7 +50,7 @@ kernel: tree
 	@$(VM)/build-kernel.sh
 
 perf-kernel: tree
-	@PROFILE=perf $(VM)/build-kernel.sh
+	@FLAVOUR=perf $(VM)/build-kernel.sh
 
 demo: kernel
 	@$(VM)/job.sh demo
@@ -71,7 +71,7 @@ bench: setup
 	@$(VM)/bench.sh
 
 bench-profile: perf-kernel
-	@PROFILE=perf RESULTS=$(CURDIR)/build/bench-profile VM_CPUS=$${BENCH_CPUS:-4} VM_ICOUNT=1 \
+	@FLAVOUR=perf RESULTS=$(CURDIR)/build/bench-profile VM_CPUS=$${BENCH_CPUS:-4} VM_ICOUNT=1 \
 		VM_TCG_THREAD=single $(VM)/run.sh profile
 	@tap=build/bench-profile/profile.tap; cat $$tap; grep -q '^ok' $$tap && ! grep -q '^not ok' $$tap
 

@@ -13,21 +13,20 @@ source "$(dirname "$0")/lib.sh"
 # the compiler with paths relative to the build directory, so the base's
 # preprocessed sources equal the patched ones wherever the series does not
 # touch them, and a cold base build costs a preprocessor run, not a compile.
-base_tree=$BUILD/base/linux
-base_kbuild=$BUILD/base/kbuild$profile_suffix
-export SERIES=none TREE=$base_tree KBUILD=$base_kbuild KCONFIG_IGNORE=CONFIG_NETLINK_MMAP
+# The flavour (base or base-perf, vm/flavours.sh) names both folders.
+[[ $FLAVOUR == base* ]] || die "vm/base-kernel.sh builds FLAVOUR=base or base-perf, not '$FLAVOUR'"
 
 "$ROOT/vm/tree.sh" >&2
-key=$({ git -C "$base_tree" rev-parse HEAD; cat "${FRAGMENTS[@]}" "$ROOT/vm/requirements.txt"; } | sha256sum | cut -c1-16)
+key=$({ git -C "$TREE" rev-parse HEAD; cat "${FRAGMENTS[@]}" "$ROOT/vm/requirements.txt"; } | sha256sum | cut -c1-16)
 cached=$CACHE/base-kernel/$key
 if [[ ! -f $cached/arch/x86/boot/bzImage ]]; then
 	log "building the bare base kernel (cached afterwards as $cached)"
 	"$ROOT/vm/build-kernel.sh" >&2
 	rm -rf "$cached.tmp"
 	mkdir -p "$cached.tmp/arch/x86/boot" "$cached.tmp/include/config"
-	cp "$base_kbuild/arch/x86/boot/bzImage" "$cached.tmp/arch/x86/boot/"
-	cp "$base_kbuild/vmlinux" "$base_kbuild/.config" "$cached.tmp/"
-	cp "$base_kbuild/include/config/kernel.release" "$cached.tmp/include/config/"
+	cp "$KBUILD/arch/x86/boot/bzImage" "$cached.tmp/arch/x86/boot/"
+	cp "$KBUILD/vmlinux" "$KBUILD/.config" "$cached.tmp/"
+	cp "$KBUILD/include/config/kernel.release" "$cached.tmp/include/config/"
 	mv "$cached.tmp" "$cached"
 fi
 printf '%s\n' "$cached"

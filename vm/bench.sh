@@ -1,8 +1,8 @@
 #!/bin/bash
 # make bench: socket path vs ring path, measured side by side.
 #
-# Builds the performance kernel (PROFILE=perf: the test config without
-# KASAN and lockdep) with the series and without it (cached), boots each
+# Builds the performance kernel (FLAVOUR=perf: the test config without
+# the debug options) with the series and without it (base-perf, cached), boots each
 # once and runs every workload of vm/bench/guest.sh in that boot; writes
 # build/bench/: results.md (tables, ratios, targets), nfqueue.png, the raw
 # JSON lines, both kernel configs and env.txt (command, kernels, clock,
@@ -11,7 +11,7 @@
 #
 # BENCH_SCALE=full|smoke (default full), BENCH_CPUS (default 4).
 set -euo pipefail
-export PROFILE=perf
+export FLAVOUR=perf
 source "$(dirname "$0")/lib.sh"
 
 BENCH_SCALE=${BENCH_SCALE:-full}
@@ -23,7 +23,7 @@ export VM_TIMEOUT=${VM_TIMEOUT:-10800} VM_ICOUNT=1 VM_CPUS=$BENCH_CPUS BENCH_SCA
 	log "matplotlib could not be installed: the report will have no plot"
 "$ROOT/vm/tree.sh"
 "$ROOT/vm/build-kernel.sh"
-base_kbuild=$("$ROOT/vm/base-kernel.sh")
+base_kbuild=$(FLAVOUR=base-perf "$ROOT/vm/base-kernel.sh")
 
 rm -rf "$OUT"
 mkdir -p "$OUT"

@@ -14,7 +14,7 @@
 #   kselftest  the series' C selftests (kselftest/, built from the tree)
 #   kselftest32  the same built as 32-bit programs (the compat system calls)
 #   nft_queue  the upstream nfqueue selftest from the tree, unchanged, on the
-#              patched performance kernel (PROFILE=perf: its timeouts are not
+#              patched performance kernel (FLAVOUR=perf: its timeouts are not
 #              met under KASAN); a failure is judged against the bare base
 #              kernel of the same config (vm/harness/basediff.py)
 #   nft_queue_ring  the same with every nf_queue listener on the rings
@@ -135,7 +135,7 @@ perf_cpus=${PERF_VM_CPUS:-4}
 if [[ ${#perf_suites[@]} -gt 0 ]]; then
 	# One boot of the performance kernel; report.py judges its VM status and
 	# kernel log like the main boot's.
-	RESULTS=$RESULTS/perf KBUILD=$PERF_KBUILD VM_CPUS=$perf_cpus VM_TCG_THREAD=single \
+	env -u TREE -u KBUILD FLAVOUR=perf RESULTS="$RESULTS/perf" VM_CPUS="$perf_cpus" VM_TCG_THREAD=single \
 		"$ROOT/vm/run.sh" "${perf_suites[@]}"
 	for suite in "${perf_suites[@]}"; do
 		if [[ -f $RESULTS/perf/$suite.tap ]]; then
@@ -165,7 +165,7 @@ fi
 if [[ -f $RESULTS/nft_queue.patched.tap ]]; then
 	cp "$RESULTS/nft_queue.patched.tap" "$RESULTS/nft_queue.tap"
 	if grep -q '^not ok' "$RESULTS/nft_queue.patched.tap"; then
-		base_kbuild=$(PROFILE=perf "$ROOT/vm/base-kernel.sh")
+		base_kbuild=$(FLAVOUR=base-perf "$ROOT/vm/base-kernel.sh")
 		base_taps=()
 		for base_run in base base2; do
 			RESULTS=$RESULTS/$base_run KBUILD=$base_kbuild VM_CPUS=$perf_cpus VM_TCG_THREAD=single \
@@ -182,8 +182,8 @@ if [[ -f $RESULTS/nft_queue.patched.tap ]]; then
 		# the series only when it failed on both patched runs.
 		if grep -q '^not ok' "$RESULTS/nft_queue.tap"; then
 			log "judged against two base runs: failures; booting the patched kernel once more"
-			RESULTS=$RESULTS/perf2 KBUILD=$PERF_KBUILD VM_CPUS=$perf_cpus VM_TCG_THREAD=single \
-				"$ROOT/vm/run.sh" nft_queue ||
+			env -u TREE -u KBUILD FLAVOUR=perf RESULTS="$RESULTS/perf2" VM_CPUS="$perf_cpus" \
+				VM_TCG_THREAD=single "$ROOT/vm/run.sh" nft_queue ||
 				log "the second patched run failed; see $RESULTS/perf2"
 			harness basediff --again "$RESULTS/perf2/nft_queue.tap" "${base_taps[@]}" \
 				"$RESULTS/nft_queue.patched.tap" >"$RESULTS/nft_queue.tap"

@@ -7,28 +7,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Not under /var/cache: the guest mounts a tmpfs there and must see the venv.
 CACHE=${NLMMAP_CACHE:-/var/lib/nlmmap}
 BUILD=${BUILD:-$ROOT/build}
-TREE=${TREE:-$BUILD/linux}
-# Kernel profile: "test" is the CI kernel (KASAN, lockdep); "perf" is the
-# same config without the debug options (vm/kernel-perf.config on top), for
-# the benchmark and for upstream selftests that time out under KASAN.
-PROFILE=${PROFILE:-test}
-case $PROFILE in
-test) profile_suffix= ;;
-perf) profile_suffix=-perf ;;
-*) printf 'error: PROFILE must be test or perf, not %s\n' "$PROFILE" >&2; exit 1 ;;
-esac
-PERF_KBUILD=${PERF_KBUILD:-$BUILD/kbuild-perf}
-if [[ $PROFILE == perf ]]; then
-	KBUILD=${KBUILD:-$PERF_KBUILD}
-else
-	KBUILD=${KBUILD:-$BUILD/kbuild}
-fi
 RESULTS=${RESULTS:-$BUILD/results}
 VENV=${VENV:-$CACHE/venv}
-# Config fragments, space-separated, applied in order (a later line wins).
-FRAGMENT=${FRAGMENT:-$ROOT/vm/kernel.config${profile_suffix:+ $ROOT/vm/kernel$profile_suffix.config}}
-# shellcheck disable=SC2034 # used by the scripts that source this file
-read -ra FRAGMENTS <<<"$FRAGMENT"
+# Which kernel: TREE, KBUILD, FRAGMENTS, SERIES, KCONFIG_IGNORE follow from
+# FLAVOUR (vm/flavours.sh).
+# shellcheck source=vm/flavours.sh
+source "$ROOT/vm/flavours.sh"
 JOBS=${JOBS:-$(nproc)}
 
 export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
@@ -63,6 +47,7 @@ for setting in JOBS VM_CPUS PERF_VM_CPUS BENCH_CPUS VM_TIMEOUT KVM_PROBE_TIMEOUT
 	check_setting "$setting" '[1-9][0-9]*' "a positive whole number"
 done
 [[ -z ${KSRC:-} || -d $KSRC ]] || die "KSRC must be a kernel tree, but '$KSRC' is not a directory"
+use_flavour "${FLAVOUR:-test}"
 
 # Run the host-side Python harness (vm/harness) with the venv's python.
 harness() {

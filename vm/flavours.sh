@@ -1,0 +1,56 @@
+# shellcheck shell=bash
+# The kernels the pipeline builds and boots, each defined here and nowhere
+# else.  Sourced by lib.sh; a script picks one with FLAVOUR=<name> (default
+# test) and everything about that kernel follows from the name:
+#
+#   flavour    tree              build folder            fragments (vm/)                     series   may not stick
+#   test       build/linux       build/kbuild            kernel.config                       applied  -
+#   perf       build/linux       build/kbuild-perf       kernel.config kernel-perf.config    applied  -
+#   base       build/base/linux  build/base/kbuild       kernel.config                       none     CONFIG_NETLINK_MMAP
+#   base-perf  build/base/linux  build/base/kbuild-perf  kernel.config kernel-perf.config    none     CONFIG_NETLINK_MMAP
+#
+# test is the CI kernel (KASAN, lockdep, kmemleak, the irqsoff tracer); perf
+# drops the debug options, for the benchmark and for the upstream selftests
+# whose timeouts KASAN under emulation does not meet; the base flavours are
+# the bare base with the same configs, built once and cached
+# (vm/base-kernel.sh), to judge those selftests and as the benchmark's
+# reference.  "May not stick": options of the fragments that the tree cannot
+# have (the base lacks the series' own symbols).
+#
+# TREE and KBUILD from the environment replace the test or perf flavour's
+# folder for one run (a mutant kernel, another tree), and SERIES=none builds
+# either without the series; the base flavours always use their own
+# folders, so a caller's override never leaks into them.
+
+FLAVOURS=(test perf base base-perf)
+
+# Set TREE, KBUILD, FRAGMENTS, SERIES and KCONFIG_IGNORE for flavour $1
+# (lib.sh sets BUILD first).
+# shellcheck disable=SC2153
+use_flavour() {
+	local fragments=("$ROOT/vm/kernel.config") suffix=
+	case $1 in
+	test | base) ;;
+	perf | base-perf)
+		fragments+=("$ROOT/vm/kernel-perf.config")
+		suffix=-perf
+		;;
+	*) die "FLAVOUR must be one of ${FLAVOURS[*]}, not '$1' (see vm/flavours.sh)" ;;
+	esac
+	if [[ $1 == base* ]]; then
+		TREE=$BUILD/base/linux
+		KBUILD=$BUILD/base/kbuild$suffix
+		SERIES=none
+		KCONFIG_IGNORE=CONFIG_NETLINK_MMAP
+	else
+		TREE=${TREE:-$BUILD/linux}
+		KBUILD=${KBUILD:-$BUILD/kbuild$suffix}
+		SERIES=${SERIES:-series}
+		KCONFIG_IGNORE=
+		[[ $SERIES == series ]] || KCONFIG_IGNORE=CONFIG_NETLINK_MMAP
+	fi
+	# shellcheck disable=SC2034 # read by the scripts that source lib.sh
+	FRAGMENTS=("${fragments[@]}")
+	FLAVOUR=$1
+	export FLAVOUR SERIES KCONFIG_IGNORE
+}

@@ -1,0 +1,57 @@
+"""Each kernel flavour is defined once (vm/flavours.sh): its tree, build
+folder, fragments, series and ignored options follow from the name."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOW = 'source vm/lib.sh; printf "%s\\n" "$TREE" "$KBUILD" "${FRAGMENTS[*]}" "$SERIES" "$KCONFIG_IGNORE"'
+
+
+def flavour(name: str | None, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("FLAVOUR", "TREE", "KBUILD", "SERIES", "BUILD")}
+    clean.update(env, BUILD="/b")
+    if name is not None:
+        clean["FLAVOUR"] = name
+    return subprocess.run(["bash", "-c", SHOW], cwd=ROOT, env=clean, capture_output=True, text=True, check=False)
+
+
+def settings(name: str | None, **env: str) -> list[str]:
+    proc = flavour(name, **env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+TEST_FRAGMENT = f"{ROOT}/vm/kernel.config"
+PERF_FRAGMENTS = f"{TEST_FRAGMENT} {ROOT}/vm/kernel-perf.config"
+
+
+@pytest.mark.parametrize("name, expected", [
+    (None, ["/b/linux", "/b/kbuild", TEST_FRAGMENT, "series", ""]),
+    ("test", ["/b/linux", "/b/kbuild", TEST_FRAGMENT, "series", ""]),
+    ("perf", ["/b/linux", "/b/kbuild-perf", PERF_FRAGMENTS, "series", ""]),
+    ("base", ["/b/base/linux", "/b/base/kbuild", TEST_FRAGMENT, "none", "CONFIG_NETLINK_MMAP"]),
+    ("base-perf", ["/b/base/linux", "/b/base/kbuild-perf", PERF_FRAGMENTS, "none", "CONFIG_NETLINK_MMAP"]),
+])
+def test_everything_follows_from_the_name(name: str | None, expected: list[str]) -> None:
+    assert settings(name) == expected
+
+
+def test_an_override_applies_to_test_and_perf_only() -> None:
+    assert settings("perf", KBUILD="/mutant")[1] == "/mutant"
+    assert settings("base-perf", KBUILD="/mutant", TREE="/other")[:2] == ["/b/base/linux", "/b/base/kbuild-perf"]
+
+
+def test_the_bare_base_in_the_test_folders_may_lack_the_series_option() -> None:
+    assert settings("test", SERIES="none")[3:] == ["none", "CONFIG_NETLINK_MMAP"]
+
+
+def test_an_unknown_flavour_is_refused_with_the_list() -> None:
+    proc = flavour("debug")
+    assert proc.returncode != 0
+    assert "FLAVOUR must be one of test perf base base-perf, not 'debug'" in proc.stderr
