@@ -21,7 +21,7 @@ def world_readable_copy() -> Iterator[Path]:
     top = Path(tempfile.mkdtemp(prefix="nlmmap-setup-"))
     try:
         (top / "vm").mkdir()
-        for name in ("setup.sh", "lib.sh", "apt-packages.txt", "requirements.txt"):
+        for name in ("setup.sh", "lib.sh", "flavours.sh", "apt-packages.txt", "requirements.txt"):
             shutil.copy(VM / name, top / "vm" / name)
         for path in (top, top / "vm", *(top / "vm").iterdir()):
             path.chmod(0o755)
