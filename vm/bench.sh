@@ -2,12 +2,13 @@
 # make bench: socket path vs ring path, measured side by side.
 #
 # Builds the performance kernel (FLAVOUR=perf: the test config without
-# the debug options) with the series and without it (base-perf, cached), boots each
-# once and runs every workload of vm/bench/guest.sh in that boot; writes
-# build/bench/: results.md (tables, ratios, targets), nfqueue.png, the raw
-# JSON lines, both kernel configs and env.txt (command, kernels, clock,
-# host).  Under TCG the guest clock counts instructions (QEMU -icount), so
-# host load does not move the numbers; with KVM it is wall time.
+# the debug options) with the series and without it (base-perf, cached),
+# boots each once and runs every workload of vm/bench/guest.sh in that
+# boot; writes build/bench/: results.md (tables, ratios, targets),
+# nfqueue.png, the raw JSON lines, both kernel configs and env.txt
+# (command, kernels, clock, host).  Under TCG the guest clock counts
+# instructions (QEMU -icount), so host load does not move the numbers;
+# with KVM it is wall time.
 #
 # BENCH_SCALE=full|smoke (default full), BENCH_CPUS (default 4).
 set -euo pipefail
