@@ -53,6 +53,7 @@ for patch in "${patches[@]}"; do
 	tests=$(header Caught-by "$patch")
 	[[ -n $what && -n $tests ]] || die "$patch: needs Mutant: and Caught-by: lines"
 	log "mutant $n/${#patches[@]} $name: $what"
+	start=$(date +%s)
 	git -C "$mtree" checkout -q -- .
 	if ! patch -s -p1 -d "$mtree" <"$patch" >"$out/$name.apply.log" 2>&1; then
 		# the series moved under it: a mutant to write again, not a reason
@@ -72,10 +73,11 @@ for patch in "${patches[@]}"; do
 	caught=$(harness results failed-tests "$results/pytest.xml" 2>/dev/null || true)
 	if [[ -n $caught ]]; then
 		count=$(wc -l <<<"$caught")
-		printf 'ok %s %s caught by %s%s\n' "$n" "$name" "$(head -n 1 <<<"$caught")" \
-			"$([[ $count -gt 1 ]] && printf ' and %s more' "$((count - 1))")" >>"$tap"
+		printf 'ok %s %s caught by %s%s (%s s)\n' "$n" "$name" "$(head -n 1 <<<"$caught")" \
+			"$([[ $count -gt 1 ]] && printf ' and %s more' "$((count - 1))")" "$(($(date +%s) - start))" >>"$tap"
 	else
-		printf 'not ok %s %s survived %s (see %s)\n' "$n" "$name" "$tests" "$results" >>"$tap"
+		printf 'not ok %s %s survived %s (see %s; %s s)\n' "$n" "$name" "$tests" "$results" \
+			"$(($(date +%s) - start))" >>"$tap"
 		failed=$((failed + 1))
 	fi
 done
