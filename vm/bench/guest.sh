@@ -12,18 +12,19 @@ nlbench=$1 out=$2 scale=$3
 read -ra paths <<<"$4"
 
 case $scale in
-full)
-	reps=5 routes=100000 events=20000
-	# packets per point: fewer for the large sizes (the copies dominate)
-	declare -A packets=([64]=20000 [512]=20000 [1500]=10000 [9000]=4000 [65000]=1000)
-	;;
-smoke)
-	reps=1 routes=1000 events=1000
-	declare -A packets=([64]=400 [512]=400 [1500]=200 [9000]=100 [65000]=20)
-	;;
+full) reps=5 routes=100000 events=20000 ;;
+smoke) reps=1 routes=1000 events=1000 ;;
 *) echo "guest.sh: scale must be full or smoke" >&2; exit 2 ;;
 esac
-sizes=(64 512 1500 9000 65000)
+# the payload sizes and packets per point: vm/bench/matrix.txt
+sizes=()
+declare -A packets=()
+while read -r size full smoke; do
+	[[ -n $size && $size != \#* ]] || continue
+	sizes+=("$size")
+	if [[ $scale == full ]]; then packets[$size]=$full; else packets[$size]=$smoke; fi
+done <"$(dirname "$0")/matrix.txt"
+[[ ${#sizes[@]} -gt 0 ]] || { echo "guest.sh: no sizes in matrix.txt" >&2; exit 2; }
 flows=4
 failed=0
 

@@ -16,7 +16,9 @@ mkdir -p "$out"
 
 say() { printf 'nlmmap-guest: profile: %s\n' "$*" >&2; }
 
-variants=(nfq-drain-64-sock-each nfq-drain-64-ring-each nfq-drain-64-ring-batch dump-sock dump-ring)
+# the first payload size of vm/bench/matrix.txt, at its full packet count
+read -r size packets _ < <(grep -v -e '^#' -e '^[[:space:]]*$' "$(dirname "$0")/matrix.txt" | head -n 1)
+variants=("nfq-drain-$size-sock-each" "nfq-drain-$size-ring-each" "nfq-drain-$size-ring-batch" dump-sock dump-ring)
 if ! command -v perf >/dev/null; then
 	say "no perf binary in the guest (the host's root fs): install linux-perf"
 	printf '1..1\nok 1 profile # SKIP no perf binary in the guest (install linux-perf)\n'
@@ -58,9 +60,9 @@ profile() {
 	fi
 }
 
-profile "${variants[0]}" nlp-nfq nfq sock each 64 20000 4 drain
-profile "${variants[1]}" nlp-nfq nfq ring each 64 20000 4 drain
-profile "${variants[2]}" nlp-nfq nfq ring batch 64 20000 4 drain
+profile "${variants[0]}" nlp-nfq nfq sock each "$size" "$packets" 4 drain
+profile "${variants[1]}" nlp-nfq nfq ring each "$size" "$packets" 4 drain
+profile "${variants[2]}" nlp-nfq nfq ring batch "$size" "$packets" 4 drain
 profile "${variants[3]}" nlp-dump dump sock
 profile "${variants[4]}" nlp-dump dump ring
 ip netns del nlp-nfq

@@ -25,7 +25,22 @@ from pathlib import Path
 from harness.results import tap_document
 
 Run = dict[str, object]
-SIZES = (64, 512, 1500, 9000, 65000)
+MATRIX = Path(__file__).resolve().parents[1] / "bench" / "matrix.txt"
+
+
+def read_sizes(path: Path = MATRIX) -> tuple[int, ...]:
+    """The payload sizes of the benchmark matrix (first column, in order)."""
+    sizes = []
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if fields and not fields[0].startswith("#"):
+            sizes.append(int(fields[0]))
+    if not sizes:
+        raise ValueError(f"{path}: no payload sizes")
+    return tuple(sizes)
+
+
+SIZES = read_sizes()
 NFQ_VARIANTS = (("sock", "each"), ("sock", "batch"), ("ring", "each"), ("ring", "batch"))
 # The issue's targets: ring vs socket packets per guest-second at 64 and
 # 1500 bytes, dumps, and the socket path against the unpatched base.

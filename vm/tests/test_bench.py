@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from harness import bench, results
 
 
@@ -89,3 +91,21 @@ def test_ring_size_runs_stay_out_of_the_main_tables() -> None:
     assert "| 2.00x |" in line
     table = bench.ringsize_table(runs)
     assert [row.split(" | ")[1] for row in table[2:]] == ["64", "2048"]
+
+
+def test_matrix_is_the_one_list_of_sizes(tmp_path: Path) -> None:
+    """vm/bench/matrix.txt: sizes in order, each with full and smoke packet counts;
+    the report's targets name sizes the matrix has."""
+    for line in bench.MATRIX.read_text().splitlines():
+        fields = line.split()
+        if fields and not fields[0].startswith("#"):
+            size, full, smoke = (int(field) for field in fields)
+            assert 0 < smoke <= full, line
+    assert bench.SIZES == bench.read_sizes()
+    assert set(bench.TARGET_NFQ) <= set(bench.SIZES)
+    matrix = tmp_path / "matrix.txt"
+    matrix.write_text("# size full smoke\n\n128 10 5\n  # indented comment\n4096 8 4\n")
+    assert bench.read_sizes(matrix) == (128, 4096)
+    matrix.write_text("# nothing\n")
+    with pytest.raises(ValueError, match="no payload sizes"):
+        bench.read_sizes(matrix)
