@@ -10,7 +10,9 @@
 #   Caught-by: test file or node id under pytests/ (comma-separated for more)
 # It is caught when at least one of those tests fails (not errors, not
 # skips).  The kernel is built in build/mutant/ from a worktree of the
-# series tree, with ccache (one file changes from one mutant to the next).
+# series tree, with ccache (one file changes from one mutant to the next);
+# results in build/mutate/ (mutate.tap, and per mutant its build log, VM
+# log and the pytest results).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -43,9 +45,40 @@ header() { # field patch
 	sed -n "s/^$1: //p" "$2" | head -n 1
 }
 
+# Pipelined: while mutant n boots and runs its tests, mutant n+1 builds (the
+# link is mostly one thread, the guest mostly waits), so each mutant's kernel
+# is copied out of the shared build folder into its own (removed once judged).
+kernel_copy() { # name: copy what vm/run.sh boots (as vm/base-kernel.sh keeps)
+	local dir=$work/kernel-$1
+	rm -rf "$dir"
+	mkdir -p "$dir/arch/x86/boot" "$dir/include/config"
+	cp "$mkbuild/arch/x86/boot/bzImage" "$dir/arch/x86/boot/"
+	cp "$mkbuild/vmlinux" "$mkbuild/.config" "$dir/"
+	cp "$mkbuild/include/config/kernel.release" "$dir/include/config/"
+}
+
 n=0 failed=0
 tap=$out/mutate.tap
 printf 'TAP version 13\n1..%s\n' "${#patches[@]}" >"$tap"
+running=() # n name tests build-seconds pid start of the mutant under test
+
+judge() { # n name tests build-seconds pid start
+	local rc=0 caught count secs
+	wait "$5" || rc=$?
+	secs="build $4 s, tests $(($(date +%s) - $6)) s"
+	rm -rf "$work/kernel-$2"
+	caught=$(harness results failed-tests "$out/$2/pytest.xml" 2>/dev/null || true)
+	if [[ -n $caught ]]; then
+		count=$(wc -l <<<"$caught")
+		printf 'ok %s %s caught by %s%s (%s)\n' "$1" "$2" "$(head -n 1 <<<"$caught")" \
+			"$([[ $count -gt 1 ]] && printf ' and %s more' "$((count - 1))")" "$secs" >>"$tap"
+	else
+		printf 'not ok %s %s survived %s (see %s; vm exit %s; %s)\n' "$1" "$2" "$3" "$out/$2" "$rc" "$secs" >>"$tap"
+		failed=$((failed + 1))
+	fi
+	log "mutant $1 $2: $(tail -n 1 "$tap")"
+}
+
 for patch in "${patches[@]}"; do
 	n=$((n + 1))
 	name=$(basename "$patch" .patch)
@@ -55,32 +88,30 @@ for patch in "${patches[@]}"; do
 	log "mutant $n/${#patches[@]} $name: $what"
 	start=$(date +%s)
 	git -C "$mtree" checkout -q -- .
+	status=
 	if ! patch -s -p1 -d "$mtree" <"$patch" >"$out/$name.apply.log" 2>&1; then
 		# the series moved under it: a mutant to write again, not a reason
 		# to stop the others
-		printf 'not ok %s %s: does not apply to the series (see %s)\n' "$n" "$name" "$out/$name.apply.log" >>"$tap"
-		failed=$((failed + 1))
-		continue
-	fi
-	results=$out/$name
-	rm -rf "$results"
-	if ! make -s -C "$mtree" O="$mkbuild" CC="ccache gcc" -j"$JOBS" bzImage >"$out/$name.build.log" 2>&1; then
-		printf 'not ok %s %s: does not build (see %s)\n' "$n" "$name" "$out/$name.build.log" >>"$tap"
-		failed=$((failed + 1))
-		continue
-	fi
-	KBUILD=$mkbuild RESULTS=$results "$ROOT/vm/run.sh" "pytest:$tests" >/dev/null 2>&1 || true
-	caught=$(harness results failed-tests "$results/pytest.xml" 2>/dev/null || true)
-	if [[ -n $caught ]]; then
-		count=$(wc -l <<<"$caught")
-		printf 'ok %s %s caught by %s%s (%s s)\n' "$n" "$name" "$(head -n 1 <<<"$caught")" \
-			"$([[ $count -gt 1 ]] && printf ' and %s more' "$((count - 1))")" "$(($(date +%s) - start))" >>"$tap"
+		status="does not apply to the series (see $out/$name.apply.log)"
+	elif ! make -s -C "$mtree" O="$mkbuild" CC="ccache gcc" -j"$JOBS" bzImage >"$out/$name.build.log" 2>&1; then
+		status="does not build (see $out/$name.build.log)"
 	else
-		printf 'not ok %s %s survived %s (see %s; %s s)\n' "$n" "$name" "$tests" "$results" \
-			"$(($(date +%s) - start))" >>"$tap"
-		failed=$((failed + 1))
+		kernel_copy "$name"
 	fi
+	built=$(($(date +%s) - start))
+	# the previous mutant's verdict first: the TAP stays in order
+	[[ ${#running[@]} -eq 0 ]] || judge "${running[@]}"
+	running=()
+	if [[ -n $status ]]; then
+		printf 'not ok %s %s: %s\n' "$n" "$name" "$status" >>"$tap"
+		failed=$((failed + 1))
+		continue
+	fi
+	rm -rf "${out:?}/$name"
+	KBUILD=$work/kernel-$name RESULTS=$out/$name "$ROOT/vm/run.sh" "pytest:$tests" >"$out/$name.run.log" 2>&1 &
+	running=("$n" "$name" "$tests" "$built" "$!" "$(date +%s)")
 done
+[[ ${#running[@]} -eq 0 ]] || judge "${running[@]}"
 git -C "$mtree" checkout -q -- .
 cat "$tap"
 [[ $failed -eq 0 ]]
