@@ -19,7 +19,7 @@
 #   make mutate     each deliberate bug in vm/mutants/ built into the test
 #                   kernel; the tests named for it must fail (build/mutate/)
 #   make bench-profile perf in the guest: where the instructions of the nfqueue
-#                   and dump workloads go, per path (build/bench-profile/)
+#                   and dump workloads go, per path (build/bench-profile/perf/profile/)
 #   make tree       the kernel tree with patches/ applied (build/linux)
 #   make series     export build/linux's commits back into patches/
 #                   (AUTHOR="Name <address>": the person who posts them signs them)
@@ -55,11 +55,12 @@ perf-kernel: tree
 demo: kernel
 	@$(VM)/job.sh demo
 
+# the suites of each group: vm/harness/suites.py (CHECK, SERIES_CHECK)
 check: kernel perf-kernel
-	@$(VM)/job.sh host checkpatch series series-build guest kselftest kselftest32 bench nft_queue nft_queue_ring nfq_smp
+	@$(VM)/job.sh check
 
 series-check: tree
-	@$(VM)/job.sh checkpatch series series-build-all
+	@$(VM)/job.sh series-check
 
 fuzz: kernel
 	@$(VM)/job.sh fuzz
@@ -70,10 +71,9 @@ mutate: kernel
 bench: setup
 	@$(VM)/bench.sh
 
+# under -icount (guest time counts instructions), BENCH_CPUS vCPUs
 bench-profile: perf-kernel
-	@FLAVOUR=perf RESULTS=$(CURDIR)/build/bench-profile VM_CPUS=$${BENCH_CPUS:-4} VM_ICOUNT=1 \
-		VM_TCG_THREAD=single $(VM)/run.sh profile
-	@tap=build/bench-profile/profile.tap; cat $$tap; grep -q '^ok' $$tap && ! grep -q '^not ok' $$tap
+	@RESULTS=$(CURDIR)/build/bench-profile PERF_VM_CPUS=$${BENCH_CPUS:-4} VM_ICOUNT=1 $(VM)/job.sh profile
 
 series: setup
 	@$(VM)/series.sh

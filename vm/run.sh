@@ -1,7 +1,8 @@
 #!/bin/bash
 # Boot the built kernel under virtme-ng and run suites in the guest as root.
 #
-#   vm/run.sh SUITE...     suites: see vm/guest/run-suites.sh (host runs here)
+#   vm/run.sh SUITE...     VM suites of vm/harness/suites.py, run in the guest
+#                          by vm/harness/guest.py
 #   vm/run.sh --shell      an interactive VM on the built kernel
 #
 # Results land in $RESULTS (TAP, JUnit XML, dmesg, console log) and are judged
@@ -93,7 +94,7 @@ build_id=$(readelf -n "$KBUILD/vmlinux" | awk '/Build ID:/{print $3; exit}')
 boot() {
 	timeout -k 10 "$VM_TIMEOUT" "${vng_base[@]}" "${accel_args[@]}" --verbose \
 		--rwdir "$RESULTS" \
-		--exec "$ROOT/vm/guest/run-suites.sh $RESULTS ${suites[*]}" </dev/null 2>&1 |
+		--exec "env PYTHONPATH=$ROOT/vm $VENV/bin/python3 -m harness.guest $RESULTS ${suites[*]}" </dev/null 2>&1 |
 		tee "$RESULTS/console.log" | sed -u -n '/^nlmmap-guest:/s/^nlmmap-guest: //p'
 	return "${PIPESTATUS[0]}"
 }

@@ -40,10 +40,8 @@ def kernel_log(directory: Path) -> tuple[str, str]:
     return "", ""
 
 
-# Boots whose kernel log and VM status are judged: the main one and the
-# performance kernel's (subdirectories; perf2 is the second nft_queue run
-# when the base boots did not explain a failure), each if it happened.
-BOOTS = ("", "perf", "perf2")
+# Boots whose kernel log and VM status are judged, each if it happened.
+BOOTS = results.JUDGED_BOOTS
 
 
 def boot_problems(status: dict[str, str], log_text: str, label: str) -> list[str]:

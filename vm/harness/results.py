@@ -11,6 +11,15 @@ from pathlib import Path
 # "ok 3 name # SKIP reason", "not ok 4 name # TODO", nested ones indented or "# "-prefixed
 _TAP_RESULT = re.compile(r"^(?P<ok>ok|not ok)\s+(?P<num>\d+)\s*-?\s*(?P<desc>[^#]*?)"
                          r"\s*(#\s*(?P<dir>SKIP|TODO|XFAIL)\S*\s*(?P<reason>.*))?$", re.I)
+# The results folder's boots (harness.job writes them, harness.report judges
+# their kernel logs and VM status): the test kernel's in the folder itself,
+# the performance kernel's, and its second run when two boots of the bare
+# base (not judged: no series) do not explain a failure.
+PERF_BOOT = "perf"
+PERF_AGAIN = "perf2"
+BASE_BOOTS = ("base", "base2")
+JUDGED_BOOTS = ("", PERF_BOOT, PERF_AGAIN)
+
 _TAP_PLAN = re.compile(r"^1\.\.(\d+)")
 _TAP_BAIL = re.compile(r"^Bail out!\s*(.*)")
 

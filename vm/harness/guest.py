@@ -1,0 +1,201 @@
+"""Run VM suites inside the guest, as root: python -m harness.guest RESULTS SUITE...
+
+vm/run.sh starts it in the guest (the host's root file system, read-only
+with writable overlays) with the venv's python.  Everything it needs from
+the host is in RESULTS/expect.env, the manifest vm/run.sh writes; nothing
+of the host's scripts is sourced.  Each suite runs as harness.suites says and
+writes RESULTS/<suite>.tap or .xml; kmemleak's report and the kernel log come
+last.  Lines prefixed "nlmmap-guest: " are the progress the host shows.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness import bench, shelltap, suites, tapmerge
+from harness.results import tap_document
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFIX = "nlmmap-guest: "
+
+
+def say(text: str) -> None:
+    print(PREFIX + text, flush=True)
+
+
+def read_manifest(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of expect.env."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and not key.startswith("#"):
+            values[key.strip()] = value.strip()
+    return values
+
+
+def tap_counts(suite: str, code: int, tap: Path) -> None:
+    lines = tap.read_text().splitlines() if tap.is_file() else []
+    passed = sum(line.startswith("ok") for line in lines)
+    failed = sum(line.startswith("not ok") for line in lines)
+    say(f"{suite}: exit {code}, {passed} ok, {failed} not ok")
+
+
+class Guest:
+    def __init__(self, results: Path, manifest: dict[str, str]) -> None:
+        self.results = results
+        self.manifest = manifest
+        self.venv = Path(manifest.get("NLMMAP_VENV", "/var/lib/nlmmap/venv"))
+        self.env = dict(os.environ, **{k: v for k, v in manifest.items() if k.startswith("NLMMAP_")},
+                        PYTHONDONTWRITEBYTECODE="1",
+                        PATH=f"{self.venv / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+
+    def folder(self, base: str, folder: str) -> Path:
+        return Path(self.manifest["NLMMAP_TREE" if base == "tree" else "NLMMAP_KBUILD"]) / folder
+
+    def pytest(self, name: str, runner: suites.Pytest, env: dict[str, str] | None = None) -> None:
+        log = self.results / f"{name}.log"
+        with log.open("w") as out:
+            subprocess.run([str(self.venv / "bin" / "pytest"), "-p", "no:cacheprovider", "-q", "-rs",
+                            "--durations=20", f"--junitxml={self.results / f'{name}.xml'}",
+                            "-o", "junit_family=xunit1", *runner.options,
+                            *(str(ROOT / path) for path in runner.paths)],
+                           stdout=out, stderr=subprocess.STDOUT, env=env or self.env, check=False)
+        last = log.read_text(errors="replace").strip().splitlines()
+        say(f"{name}: {last[-1] if last else 'no output'}")
+
+    def kselftests(self, name: str, runner: suites.Kselftests) -> None:
+        folder = self.folder(runner.base, runner.folder)
+        tap = self.results / f"{name}.tap"
+        if runner.missing and not all(os.access(folder / p, os.X_OK) for p in runner.programs):
+            tap.write_text(tap_document([f"ok 1 {' and '.join(runner.programs)} # SKIP {runner.missing}"]))
+            say(f"{name}: skipped, {runner.missing}")
+            return
+        merged: list[tuple[str, str, int]] = []
+        code = 0
+        with (self.results / f"{name}.log").open("w") as log:
+            for program in runner.programs:
+                proc = subprocess.run([str(folder / program)], cwd=folder, stdout=subprocess.PIPE,
+                                      stderr=log, text=True, env=self.env, check=False)
+                (self.results / f"{name}-{program}.tap").write_text(proc.stdout)
+                merged.append((program, proc.stdout, proc.returncode))
+                code = proc.returncode
+        tap.write_text(tapmerge.merge(merged))
+        tap_counts(name, code, tap)
+
+    def shell_selftest(self, name: str, runner: suites.ShellSelftest) -> None:
+        # Under emulation the upstream scripts get KSFT_MACHINE_SLOW=yes, as
+        # NIPA gives its slow runners: nft_queue.sh then moves 25 MB instead
+        # of 200 MB per TCP/SCTP test (200 MB took 48-55 s of its 60 s
+        # timeout under TCG).
+        slow = "no" if self.manifest.get("NLMMAP_ACCEL") == "kvm" else "yes"
+        env = dict(self.env, KSFT_MACHINE_SLOW=slow, **dict(runner.env))
+        log = self.results / f"{name}.log"
+        with log.open("w") as out:
+            code = subprocess.run([f"./{runner.script}"], cwd=self.folder("tree", runner.folder), stdout=out,
+                                  stderr=subprocess.STDOUT, env=env, check=False).returncode
+        tap = self.results / f"{name}.tap"
+        tap.write_text(shelltap.to_tap(log.read_text(errors="replace"), code))
+        tap_counts(name, code, tap)
+
+    def bench(self, name: str) -> None:
+        """Every benchmark workload, once and small (smoke) or in full."""
+        with gzip.open("/proc/config.gz", "rt") as config:
+            mmap = "CONFIG_NETLINK_MMAP=y\n" in config.readlines()
+        paths = "sock ring" if mmap else "sock"
+        runs = self.results / f"{name}.jsonl"
+        with (self.results / f"{name}.log").open("w") as log:
+            code = subprocess.run([str(ROOT / "vm/bench/guest.sh"), self.manifest["NLMMAP_NLBENCH"], str(runs),
+                                   self.manifest.get("NLMMAP_BENCH_SCALE", "smoke"), paths],
+                                  stdout=log, stderr=subprocess.STDOUT, env=self.env, check=False).returncode
+        tap = self.results / f"{name}.tap"
+        tap.write_text(tap_document(bench.smoke_points(bench.load(runs) if runs.is_file() else [],
+                                                       tuple(paths.split()))))
+        tap_counts(name, code, tap)
+
+    def profile(self, name: str) -> None:
+        tap = self.results / f"{name}.tap"
+        with tap.open("w") as out, (self.results / f"{name}.log").open("w") as log:
+            code = subprocess.run([str(ROOT / "vm/bench/profile.sh"), self.manifest["NLMMAP_NLBENCH"],
+                                   str(self.results / "profile")], stdout=out, stderr=log, env=self.env,
+                                  check=False).returncode
+        tap_counts(name, code, tap)
+
+    def demo(self, name: str) -> None:
+        env = dict(self.env, PYTHONPATH=f"{ROOT}:{ROOT / 'vm'}")
+        proc = subprocess.Popen([str(self.venv / "bin/python3"), str(ROOT / "vm/guest/demo.py"),
+                                 str(self.results / f"{name}.tap")], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=env)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            say(line.rstrip("\n"))
+        proc.wait()
+
+    def run(self, name: str) -> None:
+        suite = suites.lookup(name)
+        runner = suite.runner
+        if suite.name == "fuzz":
+            # random sequences for a while; a failing one, shrunk, lands in
+            # replays/ for the host to keep
+            env = dict(self.env, NLMMAP_FUZZ_SECONDS=self.manifest.get("NLMMAP_FUZZ_SECONDS", "600"),
+                       NLMMAP_REPLAY_DIR=str(self.results / "replays"))
+            assert isinstance(runner, suites.Pytest)
+            self.pytest(suite.name, runner, env)
+        elif isinstance(runner, suites.Pytest):
+            self.pytest(suite.name, runner)
+        elif isinstance(runner, suites.Kselftests):
+            self.kselftests(suite.name, runner)
+        elif isinstance(runner, suites.ShellSelftest):
+            self.shell_selftest(suite.name, runner)
+        elif suite.name in ("bench", "profile", "demo"):
+            getattr(self, suite.name)(suite.name)
+        else:
+            say(f"{name} is not a VM suite")
+
+    def finish(self) -> None:
+        """Leaks no test asserts: kmemleak (test kernel) reports objects
+        nothing points to any more, if they stay so over two scans; its
+        summary line goes to the kernel log, where the splat scan fails the
+        run on it.  Then the kernel log."""
+        debugfs = Path("/sys/kernel/debug")
+        if not os.path.ismount(debugfs):
+            subprocess.run(["mount", "-t", "debugfs", "none", str(debugfs)], capture_output=True, check=False)
+        leaks = debugfs / "kmemleak"
+        if os.access(leaks, os.W_OK):
+            say("kmemleak: scanning")
+            leaks.write_text("scan")
+            time.sleep(6)
+            leaks.write_text("scan")
+            report = leaks.read_text(errors="replace")
+            (self.results / "kmemleak.txt").write_text(report)
+            objects = sum(line.startswith("unreferenced object") for line in report.splitlines())
+            say(f"kmemleak: {objects} unreferenced objects")
+        dmesg = subprocess.run(["dmesg"], capture_output=True, text=True, errors="replace", check=False)
+        (self.results / "dmesg.txt").write_text(dmesg.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2:
+        print("usage: python -m harness.guest RESULTS SUITE...", file=sys.stderr)
+        return 2
+    results = Path(args[0])
+    guest = Guest(results, read_manifest(results / "expect.env"))
+    say(f"kernel {os.uname().release} up, {os.cpu_count()} CPUs")
+    for name in args[1:]:
+        say(f"running {name}")
+        try:
+            guest.run(name)
+        except Exception as error:  # one broken suite must not cost the others
+            say(f"{name}: the runner failed: {error!r}")
+    guest.finish()
+    say("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""Run suites and judge them: python -m harness.job SUITE|GROUP...
+
+vm/job.sh starts it after vm/lib.sh has checked the settings and chosen
+the folders, which it passes as options (--root, --build, --results,
+--tree, --venv): the environment stays the caller's, so the host tests and
+the boots see what they saw before.
+The suites and groups (check, series-check) are those of harness.suites.
+
+The results layout (RESULTS, default build/results):
+
+  suites.txt              the suites of this job, one per line
+  <suite>.tap / .xml      each suite's verdict, read by harness.report
+  <suite>.log             its output
+  vm.status, dmesg.txt, console.log, expect.env
+                          the test kernel's boot (vm/run.sh)
+  perf/                   the performance kernel's boot (its suites' raw
+                          results; a judged suite's TAP becomes
+                          <suite>.patched.tap here and its verdict <suite>.tap)
+  base/, base2/           boots of the bare base kernel for that judgement
+  perf2/                  a second boot of the performance kernel, when two
+                          base boots do not explain a failure
+  summary.txt, summary.json  harness.report's verdict
+
+Everything lands in RESULTS; the summary is printed last and the exit
+status says whether the whole job passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from harness import report, suites
+from harness.results import BASE_BOOTS, PERF_AGAIN, PERF_BOOT, tap_document
+
+# checkpatch asks "does MAINTAINERS need updating?" (FILE_PATH_CHANGES) for
+# every patch that creates a file and does not touch MAINTAINERS itself.  The
+# question is answered instead of ignored: each file a patch creates must
+# belong to the series' MAINTAINERS section in the tree.
+MAINTAINERS_SECTION = "NETLINK MEMORY-MAPPED RINGS"
+SELFTESTS = "tools/testing/selftests/net"
+# Folders and flavour a caller may set; the harness's own tests build fake
+# trees and must never see the real ones.
+PIPELINE_VARIABLES = ("TREE", "KBUILD", "RESULTS", "BUILD", "FLAVOUR", "SERIES", "KCONFIG_IGNORE")
+
+
+def log(text: str) -> None:
+    print(f"==> {text}", file=sys.stderr, flush=True)
+
+
+def series_patches(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "patches").glob("[0-9][0-9][0-9][0-9]-*.patch")
+                  if not p.name.startswith("0000-"))
+
+
+def created_files(patch: Path) -> list[str]:
+    """The files a patch creates (its "new file mode" diffs)."""
+    files, current = [], ""
+    for line in patch.read_text(errors="replace").splitlines():
+        if line.startswith("diff --git "):
+            current = line.split()[3].removeprefix("b/")
+        elif line.startswith("new file mode"):
+            files.append(current)
+    return files
+
+
+def failed(tap: Path) -> bool:
+    return tap.is_file() and any(line.startswith("not ok") for line in tap.read_text().splitlines())
+
+
+class Job:
+    def __init__(self, env: Mapping[str, str], root: Path, build: Path, results: Path, tree: Path,
+                 venv: Path) -> None:
+        self.env = dict(env)
+        self.root, self.build, self.results, self.tree = root, build, results, tree
+        self.python = str(venv / "bin" / "python3")
+        self.perf_cpus = env.get("PERF_VM_CPUS") or "4"
+
+    # --- what the job starts; tests replace these -------------------------
+
+    def boot(self, results: Path, names: list[str], env: Mapping[str, str]) -> int:
+        """One VM (vm/run.sh) running `names`, results in `results`."""
+        full = dict(self.env, RESULTS=str(results), **env)
+        for unset in [key for key, value in env.items() if value == ""]:
+            del full[unset]
+        return subprocess.run([str(self.root / "vm/run.sh"), *names], env=full, check=False).returncode
+
+    def base_kernel(self) -> str:
+        """The bare base kernel's folder, built once and cached (vm/base-kernel.sh)."""
+        env = {k: v for k, v in self.env.items() if k not in ("TREE", "KBUILD")}
+        proc = subprocess.run([str(self.root / "vm/base-kernel.sh")], env=dict(env, FLAVOUR="base-perf"),
+                              stdout=subprocess.PIPE, text=True, check=True)
+        return proc.stdout.strip().splitlines()[-1]
+
+    def harness_tool(self, module: str, args: list[str], name: str) -> None:
+        """A harness module whose stdout is the suite's TAP, stderr its log."""
+        with (self.results / f"{name}.tap").open("w") as out, (self.results / f"{name}.log").open("w") as err:
+            subprocess.run([self.python, "-m", f"harness.{module}", *args], stdout=out, stderr=err,
+                           env=dict(self.env, PYTHONPATH=str(self.root / "vm")), check=False)
+
+    # --- host suites ----------------------------------------------------------
+
+    def host(self) -> None:
+        log("host: harness tests (vm/tests)")
+        env = {k: v for k, v in self.env.items() if k not in PIPELINE_VARIABLES}
+        with (self.results / "host.log").open("w") as out:
+            subprocess.run([str(Path(self.python).parent / "pytest"), "-p", "no:cacheprovider", "-q",
+                            f"--junitxml={self.results / 'host.xml'}", "-o", "junit_family=xunit1", "tests"],
+                           cwd=self.root / "vm", stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+        lines = (self.results / "host.log").read_text(errors="replace").strip().splitlines()
+        log(lines[-1] if lines else "host: no output")
+
+    def unmaintained(self, patch: Path) -> list[str]:
+        missing = []
+        for path in created_files(patch):
+            proc = subprocess.run(["perl", "scripts/get_maintainer.pl", "--no-git", "--no-git-fallback",
+                                   "--sections", "-f", path], cwd=self.tree, stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, check=False)
+            if MAINTAINERS_SECTION not in proc.stdout.splitlines():
+                missing.append(path)
+        return missing
+
+    def checkpatch(self) -> None:
+        """One TAP point per patch: clean under checkpatch.pl --strict, or
+        not.  One more: kselftest/ holds exactly the selftests the series adds."""
+        log("checkpatch: --strict on patches/")
+        points = []
+        for number, patch in enumerate(series_patches(self.root), 1):
+            proc = subprocess.run(["perl", "scripts/checkpatch.pl", "--strict", "--terse", "--no-summary",
+                                   "--ignore", "FILE_PATH_CHANGES", str(patch)], cwd=self.tree,
+                                  capture_output=True, text=True, check=False)
+            missing = self.unmaintained(patch)
+            point = f"{'ok' if proc.returncode == 0 and not missing else 'not ok'} {number} {patch.name}"
+            if proc.returncode:
+                point += "".join(f"\n# {line}" for line in (proc.stdout + proc.stderr).splitlines())
+            point += "".join(f"\n# not in MAINTAINERS section {MAINTAINERS_SECTION}: {m}" for m in missing)
+            points.append(point)
+        selftests = self.tree / SELFTESTS
+        proc = subprocess.run(["diff", "-r", "-x", "rx_ring", "-x", "tx_ring", "-x", "README.md",
+                               str(self.root / "kselftest"), str(selftests)],
+                              capture_output=True, text=True, check=False)
+        differences = [line for line in (proc.stdout + proc.stderr).splitlines()
+                       if not line.startswith(f"Only in {selftests}: ")]
+        what = "kselftest/ equals the selftests in the series"
+        points.append(f"{'not ok' if differences else 'ok'} {len(points) + 1} {what}"
+                      + "".join(f"\n# {line}" for line in differences))
+        (self.results / "checkpatch.tap").write_text(tap_document(points))
+
+    def series(self) -> None:
+        log("series: per-patch checks without a build (harness.seriescheck)")
+        self.harness_tool("seriescheck", [str(self.tree), "base", *map(str, series_patches(self.root)),
+                                          "--want", "netdev@vger.kernel.org"], "series")
+
+    def series_build(self, name: str) -> None:
+        # make check: the whole series on x86_64 (NETLINK_MMAP=y and =n, W=1,
+        # sparse) and the selftest sources as 64- and 32-bit programs; make
+        # series-check: every patch on every target
+        log(f"{name}: W=1, sparse, selftest and docs builds without new warnings (harness.seriesbuild)")
+        args = ["--whole", "--targets", "x86_64,x86_64-nommap,selftests,selftests-m32"] \
+            if name == "series-build" else []
+        self.harness_tool("seriesbuild", [str(self.tree), "base", *map(str, series_patches(self.root)),
+                                          "--work", str(self.build / "series-check"), *args], name)
+
+    # --- boots ----------------------------------------------------------------
+
+    def test_boot(self, chosen: list[suites.Suite]) -> None:
+        env = {}
+        if any(s.name == "fuzz" for s in chosen) and not self.env.get("VM_TIMEOUT"):
+            env["VM_TIMEOUT"] = str(int(self.env.get("DURATION") or 600) + 1800)
+        self.boot(self.results, [s.name for s in chosen], env)
+        # make fuzz: a failing sequence becomes a stored replay (test_stored_replay)
+        for replay in sorted((self.results / "replays").glob("*.json")):
+            shutil.copy(replay, self.root / "pytests/replays")
+            log(f"fuzz: new replay pytests/replays/{replay.name}: the kernel and the model disagree; "
+                "commit it with the fix")
+
+    def perf_env(self) -> dict[str, str]:
+        """The performance kernel: 4 vCPUs on single-threaded TCG (see vm/run.sh);
+        a caller's TREE and KBUILD name the test kernel's folders."""
+        return {"TREE": "", "KBUILD": "", "FLAVOUR": "perf", "VM_CPUS": self.perf_cpus,
+                "VM_TCG_THREAD": "single"}
+
+    def perf_boot(self, chosen: list[suites.Suite]) -> None:
+        perf = self.results / PERF_BOOT
+        self.boot(perf, [s.name for s in chosen], self.perf_env())
+        for suite in chosen:
+            raw = perf / suite.output
+            if not raw.is_file():
+                continue
+            target = self.results / (f"{suite.name}.patched.tap" if suite.judged_against else suite.output)
+            shutil.move(raw, target)
+        for suite in chosen:
+            if suite.judged_against and suite.judged_against != "base":
+                self.judge_in_boot(suite)
+        for suite in chosen:
+            if suite.judged_against == "base":
+                self.judge_against_base(suite)
+
+    def basediff(self, args: list[str], verdict: Path) -> None:
+        with verdict.open("w") as out:
+            subprocess.run([self.python, "-m", "harness.basediff", *args], stdout=out,
+                           env=dict(self.env, PYTHONPATH=str(self.root / "vm")), check=False)
+
+    def judge_in_boot(self, suite: suites.Suite) -> None:
+        """Ring mode must pass exactly where socket mode passes in the same
+        boot: a check the reference suite fails too becomes a skip."""
+        patched = self.results / f"{suite.name}.patched.tap"
+        reference = self.results / f"{suite.judged_against}.patched.tap"
+        if not patched.is_file():
+            return
+        if reference.is_file() and failed(patched):
+            self.basediff(["--reference", f"{suite.judged_against} in the same boot", str(reference), str(patched)],
+                          self.results / f"{suite.name}.tap")
+        else:
+            shutil.copy(patched, self.results / f"{suite.name}.tap")
+
+    def judge_against_base(self, suite: suites.Suite) -> None:
+        """The patched kernel must do as well as the bare base (same config,
+        same vCPUs): under emulation some checks fail on the base too.
+        Timing varies between boots, so when that judgement fails the base is
+        booted once more and both base runs count; when it still fails, the
+        patched kernel is booted once more and a check must fail on both
+        patched runs (harness.basediff)."""
+        patched = self.results / f"{suite.name}.patched.tap"
+        verdict = self.results / f"{suite.name}.tap"
+        if not patched.is_file():
+            return
+        shutil.copy(patched, verdict)
+        if not failed(patched):
+            return
+        base_env = {"TREE": "", "KBUILD": self.base_kernel(), "VM_CPUS": self.perf_cpus,
+                    "VM_TCG_THREAD": "single"}
+        bases: list[str] = []
+        for run in BASE_BOOTS:
+            if self.boot(self.results / run, [suite.name], base_env):
+                log(f"the base kernel run failed; see {self.results / run}")
+            bases.append(str(self.results / run / suite.output))
+            self.basediff([*bases, str(patched)], verdict)
+            if not failed(verdict):
+                return
+            if run == BASE_BOOTS[0]:
+                log("judged against one base run: failures; booting the base once more")
+        # Still failing: a regression fails again, a missed timeout seldom
+        # does.  A check counts against the series only when it failed on
+        # both patched runs.
+        log("judged against two base runs: failures; booting the patched kernel once more")
+        again = self.results / PERF_AGAIN
+        if self.boot(again, [suite.name], self.perf_env()):
+            log(f"the second patched run failed; see {again}")
+        self.basediff(["--again", str(again / suite.output), *bases, str(patched)], verdict)
+
+    # --- the job --------------------------------------------------------------
+
+    def run(self, names: list[str]) -> int:
+        chosen = suites.expand(names)
+        shutil.rmtree(self.results, ignore_errors=True)
+        self.results.mkdir(parents=True)
+        (self.results / "suites.txt").write_text("".join(f"{s.name}\n" for s in chosen))
+        for suite in chosen:
+            if suite.where != "host":
+                continue
+            if suite.name in ("series-build", "series-build-all"):
+                self.series_build(suite.name)
+            else:
+                getattr(self, suite.name)()
+        in_test = [s for s in chosen if s.where == "test"]
+        if in_test:
+            self.test_boot(in_test)
+        in_perf = [s for s in chosen if s.where == "perf"]
+        if in_perf:
+            self.perf_boot(in_perf)
+        return report.main([str(self.results)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vm/job.sh", description="run suites and judge them")
+    for folder in ("root", "build", "results", "tree", "venv"):
+        parser.add_argument(f"--{folder}", type=Path, required=True)
+    parser.add_argument("suites", nargs="+", metavar="SUITE|GROUP", help="see vm/harness/suites.py")
+    args = parser.parse_args(argv)
+    try:
+        suites.expand(args.suites)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return Job(os.environ, args.root, args.build, args.results, args.tree, args.venv).run(args.suites)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Every suite of the pipeline in one table: its name, where it runs, what
+runs it and what it leaves in the results folder.
+
+The orchestrator (harness.job) dispatches by `where`: on the host, in the
+test kernel's boot, or in the performance kernel's boot.  The guest runner
+(harness.guest) runs a VM suite by its `runner`.  `make check` runs CHECK and
+`make series-check` SERIES_CHECK.  Adding a suite is one entry here (and a
+row in docs/testing.md); a new kind of runner is a class here and its branch
+in harness.guest or harness.job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Where = Literal["host", "test", "perf"]
+
+
+@dataclass(frozen=True)
+class Pytest:
+    """pytest over paths of the checkout (or node ids), JUnit XML out."""
+
+    paths: tuple[str, ...]
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Kselftests:
+    """kselftest-harness programs, each one's TAP merged into one.  `folder`
+    is under the kernel tree ("tree") or the build folder ("kbuild");
+    `missing` is the skip reason when the programs were not built."""
+
+    base: Literal["tree", "kbuild"]
+    folder: str
+    programs: tuple[str, ...]
+    missing: str = ""
+
+
+@dataclass(frozen=True)
+class ShellSelftest:
+    """An upstream shell selftest of the tree, its PASS:/FAIL:/SKIP: lines as TAP."""
+
+    folder: str
+    script: str
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Special:
+    """A runner of its own, named after the suite (harness.guest or harness.job)."""
+
+
+Runner = Pytest | Kselftests | ShellSelftest | Special
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    where: Where
+    runner: Runner
+    about: str
+    # "base": a failure is judged against the bare base kernel booted with
+    # the same config (harness.basediff); another suite's name: against
+    # that suite in the same boot
+    judged_against: str = ""
+
+    @property
+    def output(self) -> str:
+        """The file the summary reads, in the results folder."""
+        return f"{self.name}.xml" if isinstance(self.runner, Pytest) or self.name == "host" else f"{self.name}.tap"
+
+
+NETFILTER = "tools/testing/selftests/net/netfilter"
+
+SUITES: dict[str, Suite] = {suite.name: suite for suite in (
+    Suite("host", "host", Special(), "pytest of the harness itself (vm/tests), no VM"),
+    Suite("checkpatch", "host", Special(),
+          "scripts/checkpatch.pl --strict on every patch; files a patch creates are in the series' "
+          "MAINTAINERS section; kselftest/ equals the selftests of the series"),
+    Suite("series", "host", Special(),
+          "per patch: Signed-off-by, kernel-doc, get_maintainer.pl, selftest lists (harness.seriescheck)"),
+    Suite("series-build", "host", Special(),
+          "the whole series against the base: x86_64 W=1 and sparse, NETLINK_MMAP=y and =n, the "
+          "selftest sources as 64- and 32-bit programs; no new warning (harness.seriesbuild)"),
+    Suite("series-build-all", "host", Special(),
+          "every patch, also clang, i386, arm64 64K pages, s390x, and Sphinx over the Documentation "
+          "folders the series touches"),
+    Suite("guest", "test", Pytest(("pytests",)), "the in-guest pytest suites (pytests/)"),
+    Suite("kselftest", "test",
+          Kselftests("tree", "tools/testing/selftests/net/netlink_mmap", ("rx_ring", "tx_ring")),
+          "the series' C selftests, built from the tree"),
+    Suite("kselftest32", "test",
+          Kselftests("kbuild", "kselftest32", ("rx_ring", "tx_ring"),
+                     missing="no 32-bit build (gcc-multilib missing: see kselftest32/build.log)"),
+          "the same built as 32-bit programs (the compat system calls)"),
+    Suite("bench", "test", Special(), "every benchmark workload once, small (vm/bench/guest.sh smoke)"),
+    Suite("demo", "test", Special(), "the main job's show (vm/guest/demo.py)"),
+    Suite("fuzz", "test", Pytest(("pytests/test_model_random.py::test_random_operation_sequences",)),
+          "random operation sequences against the model for DURATION seconds; failures become "
+          "pytests/replays/"),
+    Suite("nft_queue", "perf", ShellSelftest(NETFILTER, "nft_queue.sh"),
+          "the upstream nfqueue selftest, unchanged, on the performance kernel (its timeouts are "
+          "not met under KASAN)", judged_against="base"),
+    Suite("nft_queue_ring", "perf", ShellSelftest(NETFILTER, "nft_queue.sh", (("NF_QUEUE_RING", "1"),)),
+          "the same with every nf_queue listener on the rings", judged_against="nft_queue"),
+    Suite("nfq_smp", "perf", Pytest(("pytests/test_nfq_ring.py",), ("-k", "test_ring_order_is_packet_id_order")),
+          "the nfqueue ordering test with PERF_VM_CPUS (default 4) vCPUs"),
+    Suite("profile", "perf", Special(),
+          "perf in the guest: where the instructions of the nfqueue and dump workloads go (make bench-profile)"),
+)}
+
+CHECK = ("host", "checkpatch", "series", "series-build", "guest", "kselftest", "kselftest32", "bench",
+         "nft_queue", "nft_queue_ring", "nfq_smp")
+SERIES_CHECK = ("checkpatch", "series", "series-build-all")
+GROUPS = {"check": CHECK, "series-check": SERIES_CHECK}
+
+# Named tests of pytests/, comma-separated (vm/mutate.sh, vm/run.sh).
+NAMED_TESTS = "pytest:"
+
+
+def lookup(name: str) -> Suite:
+    """The suite called `name`; "pytest:A,B" is a test-kernel pytest run of
+    those node ids under pytests/.  ValueError names the known suites."""
+    if name.startswith(NAMED_TESTS):
+        nodes = tuple(f"pytests/{node}" for node in name[len(NAMED_TESTS):].split(",") if node)
+        if not nodes:
+            raise ValueError("pytest: needs test files or node ids, e.g. pytest:test_rx_poll.py")
+        return Suite("pytest", "test", Pytest(nodes), "named tests of pytests/")
+    try:
+        return SUITES[name]
+    except KeyError:
+        known = ", ".join([*SUITES, *GROUPS, NAMED_TESTS + "NODE,..."])
+        raise ValueError(f"unknown suite '{name}' (known: {known})") from None
+
+
+def expand(names: list[str]) -> list[Suite]:
+    """Suites and groups to suites, in order, each once."""
+    chosen: dict[str, Suite] = {}
+    for name in names:
+        for member in GROUPS.get(name, (name,)):
+            suite = lookup(member)
+            chosen.setdefault(suite.name, suite)
+    return list(chosen.values())

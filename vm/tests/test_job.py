@@ -1,0 +1,167 @@
+"""The orchestrator (harness.job) and its suite table (harness.suites): which
+boots a job makes and how a perf-kernel suite is judged, with the VM
+replaced by scripted results."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from harness import job, results, suites
+from harness.guest import Guest
+
+ROOT = Path(__file__).resolve().parents[2]
+OK_A, OK_B, FAIL_B = "ok 1 check a", "ok 2 check b", "not ok 2 check b"
+
+
+def tap(*points: str) -> str:
+    return results.tap_document(list(points))
+
+
+class ScriptedJob(job.Job):
+    """Boots write the TAP the test scripted for that boot, in order."""
+
+    def __init__(self, tmp_path: Path, outcomes: dict[str, list[str]]) -> None:
+        super().__init__({}, ROOT, tmp_path, tmp_path / "results", tmp_path / "linux",
+                         Path(sys.executable).parents[1])
+        self.outcomes = outcomes
+        self.boots: list[tuple[str, tuple[str, ...], str]] = []
+
+    def boot(self, results_dir: Path, names: list[str], env: Mapping[str, str]) -> int:
+        self.boots.append((results_dir.name, tuple(names), env.get("KBUILD", "")))
+        results_dir.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (results_dir / suites.lookup(name).output).write_text(self.outcomes[name].pop(0))
+        return 0
+
+    def base_kernel(self) -> str:
+        return "/cache/base-kernel/key"
+
+
+def judge_nft_queue(tmp_path: Path, outcomes: list[str]) -> tuple[ScriptedJob, results.SuiteResult]:
+    scripted = ScriptedJob(tmp_path, {"nft_queue": outcomes})
+    scripted.results.mkdir(parents=True)
+    scripted.perf_boot([suites.SUITES["nft_queue"]])
+    verdict = results.parse_tap("nft_queue", (scripted.results / "nft_queue.tap").read_text())
+    return scripted, verdict
+
+
+def test_a_pass_needs_no_base_boot(tmp_path: Path) -> None:
+    scripted, verdict = judge_nft_queue(tmp_path, [tap(OK_A, OK_B)])
+    assert [b[0] for b in scripted.boots] == ["perf"]
+    assert verdict.ok and len(verdict.passed) == 2
+
+
+def test_a_failure_the_base_shares_is_a_skip_after_one_base_boot(tmp_path: Path) -> None:
+    scripted, verdict = judge_nft_queue(tmp_path, [tap(OK_A, FAIL_B), tap(OK_A, FAIL_B)])
+    assert scripted.boots == [("perf", ("nft_queue",), ""), ("base", ("nft_queue",), "/cache/base-kernel/key")]
+    assert verdict.ok and verdict.skipped
+
+
+def test_the_second_base_boot_counts_too(tmp_path: Path) -> None:
+    scripted, verdict = judge_nft_queue(tmp_path, [tap(OK_A, FAIL_B), tap(OK_A, OK_B), tap(OK_A, FAIL_B)])
+    assert [b[0] for b in scripted.boots] == ["perf", "base", "base2"]
+    assert verdict.ok and verdict.skipped
+
+
+def test_a_failure_on_both_patched_boots_fails(tmp_path: Path) -> None:
+    scripted, verdict = judge_nft_queue(
+        tmp_path, [tap(OK_A, FAIL_B), tap(OK_A, OK_B), tap(OK_A, OK_B), tap(OK_A, FAIL_B)])
+    assert [b[0] for b in scripted.boots] == ["perf", "base", "base2", "perf2"]
+    assert scripted.boots[-1][2] == ""  # the performance kernel again, not the base
+    assert not verdict.ok and verdict.failed
+
+
+def test_a_failure_the_second_patched_boot_does_not_repeat_is_a_skip(tmp_path: Path) -> None:
+    scripted, verdict = judge_nft_queue(
+        tmp_path, [tap(OK_A, FAIL_B), tap(OK_A, OK_B), tap(OK_A, OK_B), tap(OK_A, OK_B)])
+    assert [b[0] for b in scripted.boots] == ["perf", "base", "base2", "perf2"]
+    assert verdict.ok and verdict.skipped
+
+
+def test_ring_mode_is_judged_against_socket_mode_in_the_same_boot(tmp_path: Path) -> None:
+    scripted = ScriptedJob(tmp_path, {"nft_queue": [tap(OK_A, OK_B)],
+                                      "nft_queue_ring": [tap("not ok 1 check a", OK_B)]})
+    scripted.results.mkdir(parents=True)
+    scripted.perf_boot([suites.SUITES["nft_queue"], suites.SUITES["nft_queue_ring"]])
+    ring = results.parse_tap("nft_queue_ring", (scripted.results / "nft_queue_ring.tap").read_text())
+    assert [b[0] for b in scripted.boots] == ["perf"]
+    assert not ring.ok, "a check only ring mode fails must fail"
+    scripted = ScriptedJob(tmp_path / "again", {"nft_queue": [tap(OK_A, FAIL_B), tap(OK_A, FAIL_B)],
+                                                "nft_queue_ring": [tap(OK_A, FAIL_B)]})
+    scripted.results.mkdir(parents=True)
+    scripted.perf_boot([suites.SUITES["nft_queue"], suites.SUITES["nft_queue_ring"]])
+    ring = results.parse_tap("nft_queue_ring", (scripted.results / "nft_queue_ring.tap").read_text())
+    assert ring.ok and ring.skipped, "a check socket mode fails in the same boot is a skip"
+
+
+def test_a_job_boots_each_kernel_once_for_its_suites(tmp_path: Path) -> None:
+    outcomes = {name: [tap(OK_A)] for name in ("kselftest", "bench", "nfq_smp")}
+    scripted = ScriptedJob(tmp_path, outcomes)
+    outcomes["nfq_smp"] = ['<testsuite tests="1"><testcase classname="t" name="order"/></testsuite>']
+    scripted.run(["kselftest", "nfq_smp", "bench"])
+    assert [(b[0], b[1]) for b in scripted.boots] == [("results", ("kselftest", "bench")), ("perf", ("nfq_smp",))]
+    assert (scripted.results / "suites.txt").read_text().split() == ["kselftest", "nfq_smp", "bench"]
+    assert (scripted.results / "nfq_smp.xml").is_file(), "a perf suite's XML is judged with the others"
+
+
+def test_groups_and_named_tests() -> None:
+    assert [s.name for s in suites.expand(["check"])] == list(suites.CHECK)
+    assert [s.name for s in suites.expand(["host", "check"])] == list(suites.CHECK)
+    named = suites.lookup("pytest:test_rx_poll.py,test_tx_poll.py::test_x")
+    assert named.where == "test" and isinstance(named.runner, suites.Pytest)
+    assert named.runner.paths == ("pytests/test_rx_poll.py", "pytests/test_tx_poll.py::test_x")
+    with pytest.raises(ValueError, match="unknown suite 'nope'.*known: host"):
+        suites.lookup("nope")
+
+
+def test_an_unknown_suite_stops_the_job_with_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    folders = [f"--{name}=/nonexistent" for name in ("root", "build", "results", "tree", "venv")]
+    assert job.main([*folders, "guest", "gust"]) == 2
+    assert "unknown suite 'gust'" in capsys.readouterr().err
+
+
+def test_every_suite_has_a_runner() -> None:
+    """A table entry that nothing runs would be a suite that cannot fail."""
+    for suite in suites.SUITES.values():
+        if not isinstance(suite.runner, suites.Special):
+            assert suite.where != "host", suite.name
+        elif suite.where == "host":
+            assert hasattr(job.Job, suite.name.replace("-", "_").removesuffix("_all")), suite.name
+        else:
+            assert hasattr(Guest, suite.name), suite.name
+        assert suite.judged_against in ("", "base", *suites.SUITES), suite.name
+
+
+def test_make_runs_the_groups_of_the_table() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(VM)/job.sh check\n" in makefile
+    assert "$(VM)/job.sh series-check\n" in makefile
+
+
+def write_program(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+def test_guest_runs_kselftests_and_shell_selftests_by_the_table(tmp_path: Path) -> None:
+    tree, out = tmp_path / "linux", tmp_path / "results"
+    out.mkdir()
+    folder = tree / "tools/testing/selftests/net/netlink_mmap"
+    write_program(folder / "rx_ring", "#!/bin/sh\nprintf 'TAP version 13\\n1..1\\nok 1 rx\\n'\n")
+    write_program(folder / "tx_ring", "#!/bin/sh\nprintf 'TAP version 13\\n1..1\\nnot ok 1 tx\\n'; exit 1\n")
+    write_program(tree / suites.NETFILTER / "nft_queue.sh",
+                  '#!/bin/sh\necho "PASS: ring $NF_QUEUE_RING slow $KSFT_MACHINE_SLOW"\n')
+    guest = Guest(out, {"NLMMAP_TREE": str(tree), "NLMMAP_KBUILD": str(tmp_path / "kbuild"), "NLMMAP_ACCEL": "tcg"})
+    for name in ("kselftest", "kselftest32", "nft_queue_ring"):
+        guest.run(name)
+    kselftest = results.parse_tap("kselftest", (out / "kselftest.tap").read_text())
+    assert kselftest.passed == ["rx_ring: rx"] and kselftest.failed == ["tx_ring: tx"]
+    skipped = results.parse_tap("kselftest32", (out / "kselftest32.tap").read_text())
+    assert skipped.skipped and "no 32-bit build" in skipped.skipped[0][1]
+    ring = results.parse_tap("nft_queue_ring", (out / "nft_queue_ring.tap").read_text())
+    assert ring.passed == ["ring 1 slow yes"]
