@@ -79,7 +79,7 @@ class Guest:
         code = 0
         with (self.results / f"{name}.log").open("w") as log:
             for program in runner.programs:
-                proc = subprocess.run([str(folder / program)], cwd=folder, stdout=subprocess.PIPE,
+                proc = subprocess.run([str(folder / program)], stdout=subprocess.PIPE,
                                       stderr=log, text=True, env=self.env, check=False)
                 (self.results / f"{name}-{program}.tap").write_text(proc.stdout)
                 merged.append((program, proc.stdout, proc.returncode))

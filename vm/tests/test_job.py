@@ -165,3 +165,10 @@ def test_guest_runs_kselftests_and_shell_selftests_by_the_table(tmp_path: Path) 
     assert skipped.skipped and "no 32-bit build" in skipped.skipped[0][1]
     ring = results.parse_tap("nft_queue_ring", (out / "nft_queue_ring.tap").read_text())
     assert ring.passed == ["ring 1 slow yes"]
+
+
+def test_testing_doc_has_a_row_per_suite_of_make_check() -> None:
+    text = (ROOT / "docs/testing.md").read_text()
+    table = text[text.index("## Suites in `make check`"):].split("\n\n")[1]
+    rows = [line.split("|")[1].strip().strip("`") for line in table.splitlines()[2:]]
+    assert rows == list(suites.CHECK)
