@@ -172,7 +172,7 @@ class Job:
         env = {}
         if any(s.name == "fuzz" for s in chosen) and not self.env.get("VM_TIMEOUT"):
             env["VM_TIMEOUT"] = str(int(self.env.get("DURATION") or 600) + 1800)
-        self.boot(self.results, [s.name for s in chosen], env)
+        self.boot(self.results, [s.request or s.name for s in chosen], env)
         # make fuzz: a failing sequence becomes a stored replay (test_stored_replay)
         for replay in sorted((self.results / "replays").glob("*.json")):
             shutil.copy(replay, self.root / "pytests/replays")
@@ -187,7 +187,7 @@ class Job:
 
     def perf_boot(self, chosen: list[suites.Suite]) -> None:
         perf = self.results / PERF_BOOT
-        self.boot(perf, [s.name for s in chosen], self.perf_env())
+        self.boot(perf, [s.request or s.name for s in chosen], self.perf_env())
         for suite in chosen:
             raw = perf / suite.output
             if not raw.is_file():

@@ -64,6 +64,8 @@ class Suite:
     # the same config (harness.basediff); another suite's name: against
     # that suite in the same boot
     judged_against: str = ""
+    # what the guest runner is asked for, when not the name ("pytest:A,B")
+    request: str = ""
 
     @property
     def output(self) -> str:
@@ -126,7 +128,7 @@ def lookup(name: str) -> Suite:
         nodes = tuple(f"pytests/{node}" for node in name[len(NAMED_TESTS):].split(",") if node)
         if not nodes:
             raise ValueError("pytest: needs test files or node ids, e.g. pytest:test_rx_poll.py")
-        return Suite("pytest", "test", Pytest(nodes), "named tests of pytests/")
+        return Suite("pytest", "test", Pytest(nodes), "named tests of pytests/", request=name)
     try:
         return SUITES[name]
     except KeyError:

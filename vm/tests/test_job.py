@@ -108,6 +108,15 @@ def test_a_job_boots_each_kernel_once_for_its_suites(tmp_path: Path) -> None:
     assert (scripted.results / "nfq_smp.xml").is_file(), "a perf suite's XML is judged with the others"
 
 
+def test_named_tests_reach_the_guest_as_asked(tmp_path: Path) -> None:
+    scripted = ScriptedJob(tmp_path, {"pytest:test_rx_poll.py": [tap(OK_A)]})
+    scripted.boot = lambda results_dir, names, env: scripted.boots.append(  # type: ignore[method-assign]
+        (results_dir.name, tuple(names), "")) or 0
+    scripted.run(["pytest:test_rx_poll.py"])
+    assert scripted.boots == [("results", ("pytest:test_rx_poll.py",), "")]
+    assert (scripted.results / "suites.txt").read_text() == "pytest\n"
+
+
 def test_groups_and_named_tests() -> None:
     assert [s.name for s in suites.expand(["check"])] == list(suites.CHECK)
     assert [s.name for s in suites.expand(["host", "check"])] == list(suites.CHECK)
