@@ -73,7 +73,8 @@ bench: setup
 
 # under -icount (guest time counts instructions), BENCH_CPUS vCPUs
 bench-profile: perf-kernel
-	@RESULTS=$(CURDIR)/build/bench-profile PERF_VM_CPUS=$${BENCH_CPUS:-4} VM_ICOUNT=1 $(VM)/job.sh profile
+	@RESULTS=$(CURDIR)/build/bench-profile PERF_VM_CPUS=$${BENCH_CPUS:-4} VM_ICOUNT=1 $(VM)/job.sh profile; \
+		status=$$?; cat build/bench-profile/profile.tap 2>/dev/null; exit $$status
 
 series: setup
 	@$(VM)/series.sh

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from harness import bench, shelltap, suites, tapmerge
 from harness.results import tap_document
@@ -38,6 +39,18 @@ def read_manifest(path: Path) -> dict[str, str]:
     return values
 
 
+def run_program(argv: list[str], log: IO[str], env: dict[str, str], stdout: IO[str] | None = None,
+                cwd: Path | None = None) -> int:
+    """Run one program of a suite; one that cannot start (missing, not
+    executable) is exit status 127 with the reason in the suite's log, as a
+    shell reports it, so the suite still writes a failing result."""
+    try:
+        return subprocess.run(argv, cwd=cwd, stdout=stdout or log, stderr=log, env=env, check=False).returncode
+    except OSError as error:
+        log.write(f"{argv[0]}: {error}\n")
+        return 127
+
+
 def tap_counts(suite: str, code: int, tap: Path) -> None:
     lines = tap.read_text().splitlines() if tap.is_file() else []
     passed = sum(line.startswith("ok") for line in lines)
@@ -50,9 +63,13 @@ class Guest:
         self.results = results
         self.manifest = manifest
         self.venv = Path(manifest.get("NLMMAP_VENV", "/var/lib/nlmmap/venv"))
+        # the suites' environment: the manifest's settings, the venv first on
+        # PATH; not the PYTHONPATH that started this runner (pytests/ has its
+        # own, the demo gets its own)
         self.env = dict(os.environ, **{k: v for k, v in manifest.items() if k.startswith("NLMMAP_")},
                         PYTHONDONTWRITEBYTECODE="1",
                         PATH=f"{self.venv / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+        self.env.pop("PYTHONPATH", None)
 
     def folder(self, base: str, folder: str) -> Path:
         return Path(self.manifest["NLMMAP_TREE" if base == "tree" else "NLMMAP_KBUILD"]) / folder
@@ -60,11 +77,10 @@ class Guest:
     def pytest(self, name: str, runner: suites.Pytest, env: dict[str, str] | None = None) -> None:
         log = self.results / f"{name}.log"
         with log.open("w") as out:
-            subprocess.run([str(self.venv / "bin" / "pytest"), "-p", "no:cacheprovider", "-q", "-rs",
-                            "--durations=20", f"--junitxml={self.results / f'{name}.xml'}",
-                            "-o", "junit_family=xunit1", *runner.options,
-                            *(str(ROOT / path) for path in runner.paths)],
-                           stdout=out, stderr=subprocess.STDOUT, env=env or self.env, check=False)
+            run_program([str(self.venv / "bin" / "pytest"), "-p", "no:cacheprovider", "-q", "-rs",
+                         "--durations=20", f"--junitxml={self.results / f'{name}.xml'}",
+                         "-o", "junit_family=xunit1", *runner.options,
+                         *(str(ROOT / path) for path in runner.paths)], out, env or self.env)
         last = log.read_text(errors="replace").strip().splitlines()
         say(f"{name}: {last[-1] if last else 'no output'}")
 
@@ -72,18 +88,19 @@ class Guest:
         folder = self.folder(runner.base, runner.folder)
         tap = self.results / f"{name}.tap"
         if runner.missing and not all(os.access(folder / p, os.X_OK) for p in runner.programs):
-            tap.write_text(tap_document([f"ok 1 {' and '.join(runner.programs)} # SKIP {runner.missing}"]))
-            say(f"{name}: skipped, {runner.missing}")
+            why = runner.missing.format(folder=folder)
+            tap.write_text(tap_document([f"ok 1 {' and '.join(runner.programs)} # SKIP {why}"]))
+            say(f"{name}: skipped, {why}")
             return
         merged: list[tuple[str, str, int]] = []
         code = 0
         with (self.results / f"{name}.log").open("w") as log:
             for program in runner.programs:
-                proc = subprocess.run([str(folder / program)], stdout=subprocess.PIPE,
-                                      stderr=log, text=True, env=self.env, check=False)
-                (self.results / f"{name}-{program}.tap").write_text(proc.stdout)
-                merged.append((program, proc.stdout, proc.returncode))
-                code = proc.returncode
+                # straight into the file: a program that hangs leaves what it printed
+                own = self.results / f"{name}-{program}.tap"
+                with own.open("w") as out:
+                    code = run_program([str(folder / program)], log, self.env, stdout=out)
+                merged.append((program, own.read_text(errors="replace"), code))
         tap.write_text(tapmerge.merge(merged))
         tap_counts(name, code, tap)
 
@@ -96,22 +113,23 @@ class Guest:
         env = dict(self.env, KSFT_MACHINE_SLOW=slow, **dict(runner.env))
         log = self.results / f"{name}.log"
         with log.open("w") as out:
-            code = subprocess.run([f"./{runner.script}"], cwd=self.folder("tree", runner.folder), stdout=out,
-                                  stderr=subprocess.STDOUT, env=env, check=False).returncode
+            code = run_program([f"./{runner.script}"], out, env, cwd=self.folder("tree", runner.folder))
         tap = self.results / f"{name}.tap"
         tap.write_text(shelltap.to_tap(log.read_text(errors="replace"), code))
         tap_counts(name, code, tap)
 
     def bench(self, name: str) -> None:
         """Every benchmark workload, once and small (smoke) or in full."""
-        with gzip.open("/proc/config.gz", "rt") as config:
-            mmap = "CONFIG_NETLINK_MMAP=y\n" in config.readlines()
+        try:
+            with gzip.open("/proc/config.gz", "rt") as config:
+                mmap = "CONFIG_NETLINK_MMAP=y\n" in config.readlines()
+        except OSError:  # no IKCONFIG_PROC: a kernel without the series is measured as such
+            mmap = False
         paths = "sock ring" if mmap else "sock"
         runs = self.results / f"{name}.jsonl"
         with (self.results / f"{name}.log").open("w") as log:
-            code = subprocess.run([str(ROOT / "vm/bench/guest.sh"), self.manifest["NLMMAP_NLBENCH"], str(runs),
-                                   self.manifest.get("NLMMAP_BENCH_SCALE", "smoke"), paths],
-                                  stdout=log, stderr=subprocess.STDOUT, env=self.env, check=False).returncode
+            code = run_program([str(ROOT / "vm/bench/guest.sh"), self.manifest["NLMMAP_NLBENCH"], str(runs),
+                                self.manifest.get("NLMMAP_BENCH_SCALE", "smoke"), paths], log, self.env)
         tap = self.results / f"{name}.tap"
         tap.write_text(tap_document(bench.smoke_points(bench.load(runs) if runs.is_file() else [],
                                                        tuple(paths.split()))))
@@ -120,9 +138,8 @@ class Guest:
     def profile(self, name: str) -> None:
         tap = self.results / f"{name}.tap"
         with tap.open("w") as out, (self.results / f"{name}.log").open("w") as log:
-            code = subprocess.run([str(ROOT / "vm/bench/profile.sh"), self.manifest["NLMMAP_NLBENCH"],
-                                   str(self.results / "profile")], stdout=out, stderr=log, env=self.env,
-                                  check=False).returncode
+            code = run_program([str(ROOT / "vm/bench/profile.sh"), self.manifest["NLMMAP_NLBENCH"],
+                                str(self.results / "profile")], log, self.env, stdout=out)
         tap_counts(name, code, tap)
 
     def demo(self, name: str) -> None:
@@ -167,13 +184,17 @@ class Guest:
         leaks = debugfs / "kmemleak"
         if os.access(leaks, os.W_OK):
             say("kmemleak: scanning")
-            leaks.write_text("scan")
-            time.sleep(6)
-            leaks.write_text("scan")
-            report = leaks.read_text(errors="replace")
-            (self.results / "kmemleak.txt").write_text(report)
-            objects = sum(line.startswith("unreferenced object") for line in report.splitlines())
-            say(f"kmemleak: {objects} unreferenced objects")
+            try:
+                leaks.write_text("scan")
+                time.sleep(6)
+                leaks.write_text("scan")
+                report = leaks.read_text(errors="replace")
+            except OSError as error:  # kmemleak turned itself off: the kernel log says why
+                say(f"kmemleak: no scan ({error})")
+            else:
+                (self.results / "kmemleak.txt").write_text(report)
+                objects = sum(line.startswith("unreferenced object") for line in report.splitlines())
+                say(f"kmemleak: {objects} unreferenced objects")
         dmesg = subprocess.run(["dmesg"], capture_output=True, text=True, errors="replace", check=False)
         (self.results / "dmesg.txt").write_text(dmesg.stdout)
 

@@ -78,6 +78,11 @@ class Job:
                  venv: Path) -> None:
         self.env = dict(env)
         self.root, self.build, self.results, self.tree = root, build, results, tree
+        # vm/job.sh put the harness on PYTHONPATH to start this; the scripts,
+        # builds and tests it starts do not get it (the harness tools do)
+        paths = [p for p in self.env.pop("PYTHONPATH", "").split(":") if p and p != str(root / "vm")]
+        if paths:
+            self.env["PYTHONPATH"] = ":".join(paths)
         self.python = str(venv / "bin" / "python3")
         self.perf_cpus = env.get("PERF_VM_CPUS") or "4"
 

@@ -29,7 +29,8 @@ class Pytest:
 class Kselftests:
     """kselftest-harness programs, each one's TAP merged into one.  `folder`
     is under the kernel tree ("tree") or the build folder ("kbuild");
-    `missing` is the skip reason when the programs were not built."""
+    `missing` is the skip reason when the programs were not built ({folder}:
+    where they should be)."""
 
     base: Literal["tree", "kbuild"]
     folder: str
@@ -94,7 +95,7 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in (
           "the series' C selftests, built from the tree"),
     Suite("kselftest32", "test",
           Kselftests("kbuild", "kselftest32", ("rx_ring", "tx_ring"),
-                     missing="no 32-bit build (gcc-multilib missing: see kselftest32/build.log)"),
+                     missing="no 32-bit build (gcc-multilib missing: see {folder}/build.log)"),
           "the same built as 32-bit programs (the compat system calls)"),
     Suite("bench", "test", Special(), "every benchmark workload once, small (vm/bench/guest.sh smoke)"),
     Suite("demo", "test", Special(), "the main job's show (vm/guest/demo.py)"),

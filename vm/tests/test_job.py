@@ -24,14 +24,17 @@ def tap(*points: str) -> str:
 class ScriptedJob(job.Job):
     """Boots write the TAP the test scripted for that boot, in order."""
 
-    def __init__(self, tmp_path: Path, outcomes: dict[str, list[str]]) -> None:
-        super().__init__({}, ROOT, tmp_path, tmp_path / "results", tmp_path / "linux",
+    def __init__(self, tmp_path: Path, outcomes: dict[str, list[str]], root: Path = ROOT,
+                 env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env or {}, root, tmp_path, tmp_path / "results", tmp_path / "linux",
                          Path(sys.executable).parents[1])
         self.outcomes = outcomes
         self.boots: list[tuple[str, tuple[str, ...], str]] = []
+        self.envs: list[Mapping[str, str]] = []
 
     def boot(self, results_dir: Path, names: list[str], env: Mapping[str, str]) -> int:
         self.boots.append((results_dir.name, tuple(names), env.get("KBUILD", "")))
+        self.envs.append(env)
         results_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
             (results_dir / suites.lookup(name).output).write_text(self.outcomes[name].pop(0))
@@ -73,6 +76,10 @@ def test_a_failure_on_both_patched_boots_fails(tmp_path: Path) -> None:
     assert [b[0] for b in scripted.boots] == ["perf", "base", "base2", "perf2"]
     assert scripted.boots[-1][2] == ""  # the performance kernel again, not the base
     assert not verdict.ok and verdict.failed
+    # every boot: 4 vCPUs on single-threaded TCG, never the test kernel's folders
+    for boot, env in zip(scripted.boots, scripted.envs, strict=True):
+        assert (env["VM_CPUS"], env["VM_TCG_THREAD"], env["TREE"]) == ("4", "single", ""), boot
+        assert env.get("FLAVOUR") == ("perf" if boot[0].startswith("perf") else None), boot
 
 
 def test_a_failure_the_second_patched_boot_does_not_repeat_is_a_skip(tmp_path: Path) -> None:
@@ -117,6 +124,35 @@ def test_named_tests_reach_the_guest_as_asked(tmp_path: Path) -> None:
     assert (scripted.results / "suites.txt").read_text() == "pytest\n"
 
 
+def test_fuzz_gets_its_time_and_its_replays_are_kept(tmp_path: Path) -> None:
+    root = tmp_path / "checkout"
+    (root / "pytests/replays").mkdir(parents=True)
+    scripted = ScriptedJob(tmp_path, {}, root=root, env={"DURATION": "60"})
+
+    def boot(results_dir: Path, names: list[str], env: Mapping[str, str]) -> int:
+        scripted.envs.append(env)
+        (results_dir / "replays").mkdir()
+        (results_dir / "replays/found.json").write_text("{}")
+        return 0
+
+    scripted.boot = boot  # type: ignore[method-assign]
+    scripted.run(["fuzz"])
+    assert scripted.envs == [{"VM_TIMEOUT": "1860"}]
+    assert (root / "pytests/replays/found.json").is_file()
+
+
+def test_the_host_suite_never_sees_the_real_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With TREE exported, test_tree's fake trees replaced the real build/linux."""
+    seen: list[Mapping[str, str]] = []
+    monkeypatch.setattr(job.subprocess, "run", lambda *a, **kw: seen.append(kw["env"]))
+    scripted = ScriptedJob(tmp_path, {}, env={"TREE": "/real/linux", "KBUILD": "/real/kbuild", "RESULTS": "/r",
+                                              "PYTHONPATH": f"{ROOT / 'vm'}:/mine", "HOME": "/root"})
+    scripted.results.mkdir(parents=True)
+    scripted.host()
+    assert not {"TREE", "KBUILD", "RESULTS"} & set(seen[0])
+    assert seen[0]["PYTHONPATH"] == "/mine" and seen[0]["HOME"] == "/root"
+
+
 def test_groups_and_named_tests() -> None:
     assert [s.name for s in suites.expand(["check"])] == list(suites.CHECK)
     assert [s.name for s in suites.expand(["host", "check"])] == list(suites.CHECK)
@@ -157,23 +193,40 @@ def write_program(path: Path, text: str) -> None:
     path.chmod(0o755)
 
 
-def test_guest_runs_kselftests_and_shell_selftests_by_the_table(tmp_path: Path) -> None:
+def test_guest_runs_kselftests_and_shell_selftests_by_the_table(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     tree, out = tmp_path / "linux", tmp_path / "results"
     out.mkdir()
     folder = tree / "tools/testing/selftests/net/netlink_mmap"
-    write_program(folder / "rx_ring", "#!/bin/sh\nprintf 'TAP version 13\\n1..1\\nok 1 rx\\n'\n")
+    write_program(folder / "rx_ring", "#!/bin/sh\nprintf 'TAP version 13\\n1..1\\nok 1 rx\\n'; pwd >&2\n")
     write_program(folder / "tx_ring", "#!/bin/sh\nprintf 'TAP version 13\\n1..1\\nnot ok 1 tx\\n'; exit 1\n")
     write_program(tree / suites.NETFILTER / "nft_queue.sh",
                   '#!/bin/sh\necho "PASS: ring $NF_QUEUE_RING slow $KSFT_MACHINE_SLOW"\n')
     guest = Guest(out, {"NLMMAP_TREE": str(tree), "NLMMAP_KBUILD": str(tmp_path / "kbuild"), "NLMMAP_ACCEL": "tcg"})
-    for name in ("kselftest", "kselftest32", "nft_queue_ring"):
+    monkeypatch.chdir(tmp_path)
+    for name in ("kselftest", "kselftest32", "nft_queue_ring", "nft_queue"):
         guest.run(name)
+    assert (out / "kselftest.log").read_text() == f"{tmp_path}\n", "kselftests run from the guest's cwd"
     kselftest = results.parse_tap("kselftest", (out / "kselftest.tap").read_text())
     assert kselftest.passed == ["rx_ring: rx"] and kselftest.failed == ["tx_ring: tx"]
     skipped = results.parse_tap("kselftest32", (out / "kselftest32.tap").read_text())
     assert skipped.skipped and "no 32-bit build" in skipped.skipped[0][1]
     ring = results.parse_tap("nft_queue_ring", (out / "nft_queue_ring.tap").read_text())
     assert ring.passed == ["ring 1 slow yes"]
+    socket_mode = results.parse_tap("nft_queue", (out / "nft_queue.tap").read_text())
+    assert socket_mode.passed == ["ring  slow yes"], "NF_QUEUE_RING is for the ring suite only"
+
+
+def test_a_program_that_cannot_start_fails_its_suite(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    out.mkdir()
+    write_program(tmp_path / "linux/tools/testing/selftests/net/netlink_mmap/rx_ring", "#!/bin/sh\necho 'ok'\n")
+    guest = Guest(out, {"NLMMAP_TREE": str(tmp_path / "linux"), "NLMMAP_KBUILD": str(tmp_path)})
+    guest.run("kselftest")  # tx_ring is missing
+    guest.run("nft_queue")  # so is the script
+    kselftest = results.parse_tap("kselftest", (out / "kselftest.tap").read_text())
+    assert not kselftest.ok and any("tx_ring" in test for test in kselftest.failed)
+    assert not results.parse_tap("nft_queue", (out / "nft_queue.tap").read_text()).ok
 
 
 def test_testing_doc_has_a_row_per_suite_of_make_check() -> None:
