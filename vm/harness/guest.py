@@ -62,7 +62,8 @@ class Guest:
     def __init__(self, results: Path, manifest: dict[str, str]) -> None:
         self.results = results
         self.manifest = manifest
-        self.venv = Path(manifest.get("NLMMAP_VENV", "/var/lib/nlmmap/venv"))
+        # the venv whose python runs this (vm/run.sh starts it so)
+        self.venv = Path(manifest.get("NLMMAP_VENV") or sys.prefix)
         # the suites' environment: the manifest's settings, the venv first on
         # PATH; not the PYTHONPATH that started this runner (pytests/ has its
         # own, the demo gets its own)

@@ -43,3 +43,33 @@ def test_good_and_empty_settings_pass() -> None:
     proc = source_lib(ACCEL="tcg", VM_CPUS="4", VM_MEMORY="2048M", DURATION="", KSRC="", BENCH_SCALE="smoke")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "sourced"
+
+
+def test_a_moved_cache_moves_every_cached_thing(tmp_path: Path) -> None:
+    cache = tmp_path / "elsewhere"
+    env = {k: v for k, v in os.environ.items() if k not in ("VENV", "CCACHE_DIR")} | {"NLMMAP_CACHE": str(cache)}
+    proc = subprocess.run(["bash", "-c", f"source {LIB}; echo $CACHE $VENV $CCACHE_DIR"],
+                          capture_output=True, text=True, env=env, check=True)
+    assert proc.stdout.split() == [str(cache), str(cache / "venv"), str(cache / "ccache")]
+
+
+def test_a_moved_cache_reaches_the_guest(tmp_path: Path) -> None:
+    """virtme-ng passes no environment: the guest learns the venv from the
+    command line and the manifest, never from a default path."""
+    cache, kbuild, results, bin_dir = (tmp_path / n for n in ("cache", "kbuild", "results", "bin"))
+    (kbuild / "arch/x86/boot").mkdir(parents=True)
+    (kbuild / "arch/x86/boot/bzImage").write_bytes(b"")
+    (kbuild / "include/config").mkdir(parents=True)
+    (kbuild / "include/config/kernel.release").write_text("7.3.4+\n")
+    (kbuild / "vmlinux").write_bytes(Path("/bin/true").read_bytes())
+    bin_dir.mkdir()
+    (bin_dir / "vng").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path}/vng.args\n"
+                                 "echo 'nlmmap-guest: kernel 7.3.4+ up, 2 CPUs'\n")
+    (bin_dir / "vng").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("VENV", "CCACHE_DIR", "TREE", "KBUILD")} | {
+        "NLMMAP_CACHE": str(cache), "KBUILD": str(kbuild), "RESULTS": str(results), "ACCEL": "tcg",
+        "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    subprocess.run([str(LIB.parent / "run.sh"), "kselftest"], capture_output=True, text=True, env=env, check=True)
+    assert f"NLMMAP_VENV={cache / 'venv'}\n" in (results / "expect.env").read_text()
+    exec_line = (tmp_path / "vng.args").read_text().split("--exec\n")[1].splitlines()[0]
+    assert f"{cache / 'venv'}/bin/python3 -m harness.guest {results} kselftest" in exec_line
