@@ -69,7 +69,7 @@ mutate: kernel
 	@$(VM)/mutate.sh
 
 bench: setup
-	@$(VM)/bench.sh
+	@$(VM)/bench/host.sh
 
 # under -icount (guest time counts instructions), BENCH_CPUS vCPUs
 bench-profile: perf-kernel

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from harness import bench, shelltap, suites, tapmerge
+from harness import benchreport, shelltap, suites, tapmerge
 from harness.results import tap_document
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +132,7 @@ class Guest:
             code = run_program([str(ROOT / "vm/bench/guest.sh"), self.manifest["NLMMAP_NLBENCH"], str(runs),
                                 self.manifest.get("NLMMAP_BENCH_SCALE", "smoke"), paths], log, self.env)
         tap = self.results / f"{name}.tap"
-        tap.write_text(tap_document(bench.smoke_points(bench.load(runs) if runs.is_file() else [],
+        tap.write_text(tap_document(benchreport.smoke_points(benchreport.load(runs) if runs.is_file() else [],
                                                        tuple(paths.split()))))
         tap_counts(name, code, tap)
 

@@ -1,10 +1,11 @@
 #!/bin/bash
-# make bench: socket path vs ring path, measured side by side.
+# make bench, the host side: socket path vs ring path, measured side by side.
 #
 # Builds the performance kernel (FLAVOUR=perf: the test config without
 # the debug options) with the series and without it (base-perf, cached),
 # boots each once and runs every workload of vm/bench/guest.sh in that
-# boot; writes build/bench/: results.md (tables, ratios, targets),
+# boot (the sizes: vm/bench/matrix.txt); the report is
+# vm/harness/benchreport.py; writes build/bench/: results.md (tables, ratios, targets),
 # nfqueue.png, the raw JSON lines, both kernel configs and env.txt
 # (command, kernels, clock, host).  Under TCG the guest clock counts
 # instructions (QEMU -icount), so host load does not move the numbers;
@@ -13,7 +14,8 @@
 # BENCH_SCALE=full|smoke (default full), BENCH_CPUS (default 4).
 set -euo pipefail
 export FLAVOUR=perf
-source "$(dirname "$0")/lib.sh"
+# shellcheck source=vm/lib.sh
+source "$(dirname "$0")/../lib.sh"
 
 BENCH_SCALE=${BENCH_SCALE:-full}
 BENCH_CPUS=${BENCH_CPUS:-4}
@@ -55,7 +57,7 @@ status() { sed -n "s/^$2=//p" "$OUT/$1/vm.status"; }
 clock=$(status patched clock)
 unit="guest-s = 10^9 guest instructions (QEMU -icount shift=0)"
 [[ $clock == icount ]] || unit="guest-s = wall-clock seconds ($clock)"
-harness bench report "$OUT" "$OUT/patched/bench.jsonl" "$OUT/base/bench.jsonl" --header "# Benchmark: socket path vs rings
+harness benchreport report "$OUT" "$OUT/patched/bench.jsonl" "$OUT/base/bench.jsonl" --header "# Benchmark: socket path vs rings
 
 $(sed 's/^/    /' "$OUT/env.txt")
 

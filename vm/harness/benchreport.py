@@ -1,9 +1,9 @@
 """The benchmark's results: JSON lines from vm/bench/guest.sh in, tables,
 plots and a TAP smoke verdict out.
 
-  python -m harness.bench report OUTDIR PATCHED.jsonl [BASE.jsonl]
+  python -m harness.benchreport report OUTDIR PATCHED.jsonl [BASE.jsonl]
       results.md (tables, ratios, targets) and *.png in OUTDIR
-  python -m harness.bench tap [--paths "sock ring"] RUN.jsonl
+  python -m harness.benchreport tap [--paths "sock ring"] RUN.jsonl
       TAP: every workload ran in every path, and one point per run: it
       finished, lost nothing, measured time (the smoke version in make check)
 

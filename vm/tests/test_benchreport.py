@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import bench, results
+from harness import benchreport as bench
+from harness import results
 
 
 def nfq(path: str, verdict: str, size: int, guest_ns: int, lost: int = 0, rep: int = 1) -> bench.Run:
