@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from nlmmap.abi import NL_MMAP_STATUS_SKIP, RingRequest
+from nlmmap.abi import NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_SKIP, RingRequest
 from nlmmap.messages import message_seq, send_user, user_message
 from nlmmap.ring import RxRing
 
@@ -39,6 +39,23 @@ def test_pollin_is_exact(usersock_pair: tuple[socket.socket, socket.socket],
     ring.release(frame)
     assert ring.wait(0)  # the queued message behind it
     assert message_seq(receiver.recv(8192)) == 2
+    assert not ring.wait(0)
+
+
+def test_a_copy_frame_waits_after_its_message_was_read(usersock_pair: tuple[socket.socket, socket.socket],
+                                                       make_rx_ring: Callable[..., RxRing]) -> None:
+    """A reader may take a COPY frame's message with recvmsg() before it
+    looks at the frame: the frame still waits for its release, so POLLIN
+    stays until it is handed back (poll() must count COPY frames, not only
+    the receive queue)."""
+    receiver, sender = usersock_pair
+    ring = make_rx_ring(receiver, RING)
+    send_user(sender, receiver, user_message(4000, 1))
+    assert message_seq(receiver.recv(8192, socket.MSG_DONTWAIT)) == 1
+    assert ring.wait(0), "a COPY frame waits for its release, the queue is empty: no POLLIN"
+    frame = ring.next_frame()
+    assert frame is not None and frame.status == NL_MMAP_STATUS_COPY
+    ring.release(frame)
     assert not ring.wait(0)
 
 
