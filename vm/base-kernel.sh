@@ -22,11 +22,7 @@ cached=$CACHE/base-kernel/$key
 if [[ ! -f $cached/arch/x86/boot/bzImage ]]; then
 	log "building the bare base kernel (cached afterwards as $cached)"
 	"$ROOT/vm/build-kernel.sh" >&2
-	rm -rf "$cached.tmp"
-	mkdir -p "$cached.tmp/arch/x86/boot" "$cached.tmp/include/config"
-	cp "$KBUILD/arch/x86/boot/bzImage" "$cached.tmp/arch/x86/boot/"
-	cp "$KBUILD/vmlinux" "$KBUILD/.config" "$cached.tmp/"
-	cp "$KBUILD/include/config/kernel.release" "$cached.tmp/include/config/"
+	copy_bootable_kernel "$KBUILD" "$cached.tmp"
 	mv "$cached.tmp" "$cached"
 fi
 printf '%s\n' "$cached"

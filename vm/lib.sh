@@ -25,6 +25,17 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 PATH=$VENV/bin:$PATH
 export PATH
 
+# Copy what vm/run.sh boots out of a build folder (bzImage, vmlinux for its
+# build id, .config, the release): a kernel kept apart from a build folder
+# that changes (the cached base, each mutant while the next one builds).
+copy_bootable_kernel() { # kbuild destination
+	rm -rf "$2"
+	mkdir -p "$2/arch/x86/boot" "$2/include/config"
+	cp "$1/arch/x86/boot/bzImage" "$2/arch/x86/boot/"
+	cp "$1/vmlinux" "$1/.config" "$2/"
+	cp "$1/include/config/kernel.release" "$2/include/config/"
+}
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

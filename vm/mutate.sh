@@ -48,14 +48,6 @@ header() { # field patch
 # Pipelined: while mutant n boots and runs its tests, mutant n+1 builds (the
 # link is mostly one thread, the guest mostly waits), so each mutant's kernel
 # is copied out of the shared build folder into its own (removed once judged).
-kernel_copy() { # name: copy what vm/run.sh boots (as vm/base-kernel.sh keeps)
-	local dir=$work/kernel-$1
-	rm -rf "$dir"
-	mkdir -p "$dir/arch/x86/boot" "$dir/include/config"
-	cp "$mkbuild/arch/x86/boot/bzImage" "$dir/arch/x86/boot/"
-	cp "$mkbuild/vmlinux" "$mkbuild/.config" "$dir/"
-	cp "$mkbuild/include/config/kernel.release" "$dir/include/config/"
-}
 
 n=0 failed=0
 tap=$out/mutate.tap
@@ -96,7 +88,7 @@ for patch in "${patches[@]}"; do
 	elif ! make -s -C "$mtree" O="$mkbuild" CC="ccache gcc" -j"$JOBS" bzImage >"$out/$name.build.log" 2>&1; then
 		status="does not build (see $out/$name.build.log)"
 	else
-		kernel_copy "$name"
+		copy_bootable_kernel "$mkbuild" "$work/kernel-$name"
 	fi
 	built=$(($(date +%s) - start))
 	# the previous mutant's verdict first: the TAP stays in order
