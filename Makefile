@@ -56,7 +56,8 @@ demo: kernel
 	@$(VM)/job.sh demo
 
 # the suites of each group: vm/harness/suites.py (CHECK, SERIES_CHECK)
-check: kernel perf-kernel
+# the performance and base kernels build beside the test kernel's boot
+check: kernel
 	@$(VM)/job.sh check
 
 series-check: tree
@@ -72,7 +73,7 @@ bench: setup
 	@$(VM)/bench/host.sh
 
 # under -icount (guest time counts instructions), BENCH_CPUS vCPUs
-bench-profile: perf-kernel
+bench-profile: tree
 	@RESULTS=$(CURDIR)/build/bench-profile PERF_VM_CPUS=$${BENCH_CPUS:-4} VM_ICOUNT=1 $(VM)/job.sh profile; \
 		status=$$?; cat build/bench-profile/profile.tap 2>/dev/null; exit $$status
 

@@ -16,6 +16,9 @@ The results layout (RESULTS, default build/results):
   perf/                   the performance kernel's boot (its suites' raw
                           results; a judged suite's TAP becomes
                           <suite>.patched.tap here and its verdict <suite>.tap)
+  perf-kernel.log, base-kernel.log
+                          the builds of the performance and the base kernel,
+                          which run beside the test kernel's boot
   base/, base2/           boots of the bare base kernel for that judgement
   perf2/                  a second boot of the performance kernel, when two
                           base boots do not explain a failure
@@ -33,6 +36,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from harness import report, suites
@@ -85,6 +89,11 @@ class Job:
             self.env["PYTHONPATH"] = ":".join(paths)
         self.python = str(venv / "bin" / "python3")
         self.perf_cpus = env.get("PERF_VM_CPUS") or "4"
+        # the kernels the perf boot and the base judgement need, built one
+        # after the other beside the boots (start_builds)
+        self.builder = ThreadPoolExecutor(max_workers=1)
+        self.perf_build: Future[int] | None = None
+        self.base_build: Future[str] | None = None
 
     # --- what the job starts; tests replace these -------------------------
 
@@ -95,12 +104,29 @@ class Job:
             del full[unset]
         return subprocess.run([str(self.root / "vm/run.sh"), *names], env=full, check=False).returncode
 
-    def base_kernel(self) -> str:
-        """The bare base kernel's folder, built once and cached (vm/base-kernel.sh)."""
+    def build_env(self, flavour: str) -> dict[str, str]:
+        # a caller's TREE and KBUILD name the test kernel's folders
         env = {k: v for k, v in self.env.items() if k not in ("TREE", "KBUILD")}
-        proc = subprocess.run([str(self.root / "vm/base-kernel.sh")], env=dict(env, FLAVOUR="base-perf"),
-                              stdout=subprocess.PIPE, text=True, check=True)
-        return proc.stdout.strip().splitlines()[-1]
+        return dict(env, FLAVOUR=flavour)
+
+    def perf_kernel(self) -> int:
+        """vm/build-kernel.sh for the perf flavour, its output in
+        perf-kernel.log; at nice 10, so that a boot beside it keeps its CPU."""
+        with (self.results / "perf-kernel.log").open("w") as out:
+            return subprocess.run(["nice", "-n", "10", str(self.root / "vm/build-kernel.sh")],
+                                  env=self.build_env("perf"), stdout=out, stderr=subprocess.STDOUT,
+                                  check=False).returncode
+
+    def base_kernel(self) -> str:
+        """The bare base kernel's folder, built once and cached
+        (vm/base-kernel.sh), its output in base-kernel.log; "" when it did
+        not build."""
+        with (self.results / "base-kernel.log").open("w") as err:
+            proc = subprocess.run(["nice", "-n", "10", str(self.root / "vm/base-kernel.sh")],
+                                  env=self.build_env("base-perf"), stdout=subprocess.PIPE, stderr=err,
+                                  text=True, check=False)
+        lines = proc.stdout.strip().splitlines()
+        return lines[-1] if proc.returncode == 0 and lines else ""
 
     def harness_tool(self, module: str, args: list[str], name: str) -> None:
         """A harness module whose stdout is the suite's TAP, stderr its log."""
@@ -190,8 +216,28 @@ class Job:
         return {"TREE": "", "KBUILD": "", "FLAVOUR": "perf", "VM_CPUS": self.perf_cpus,
                 "VM_TCG_THREAD": "single"}
 
+    def start_builds(self, in_perf: list[suites.Suite]) -> None:
+        """The performance kernel, then the base when a suite is judged
+        against it, built in the background from the start of the job: a
+        cold machine builds them during the test kernel's boot instead of
+        before it.  The base is built before it is known to be needed (most
+        emulated nft_queue runs need it); it is cached, so once per base."""
+        if in_perf:
+            log(f"building the performance kernel beside the other suites (log: {self.results}/perf-kernel.log)")
+            self.perf_build = self.builder.submit(self.perf_kernel)
+        if any(s.judged_against == "base" for s in in_perf):
+            self.base_build = self.builder.submit(self.base_kernel)
+
     def perf_boot(self, chosen: list[suites.Suite]) -> None:
         perf = self.results / PERF_BOOT
+        if self.perf_build is None:
+            self.perf_build = self.builder.submit(self.perf_kernel)
+        if self.perf_build.result():
+            why = f"the performance kernel did not build: see {self.results}/perf-kernel.log"
+            log(why)
+            for suite in chosen:
+                (self.results / f"{suite.name}.tap").write_text(tap_document([f"not ok 1 {why}"]))
+            return
         self.boot(perf, [s.request or s.name for s in chosen], self.perf_env())
         for suite in chosen:
             raw = perf / suite.output
@@ -238,8 +284,14 @@ class Job:
         shutil.copy(patched, verdict)
         if not failed(patched):
             return
-        base_env = {"TREE": "", "KBUILD": self.base_kernel(), "VM_CPUS": self.perf_cpus,
-                    "VM_TCG_THREAD": "single"}
+        if self.base_build is None:
+            self.base_build = self.builder.submit(self.base_kernel)
+        base = self.base_build.result()
+        if not base:
+            log(f"the base kernel did not build (see {self.results}/base-kernel.log): "
+                f"{suite.name}'s failures stand")
+            return
+        base_env = {"TREE": "", "KBUILD": base, "VM_CPUS": self.perf_cpus, "VM_TCG_THREAD": "single"}
         bases: list[str] = []
         for run in BASE_BOOTS:
             if self.boot(self.results / run, [suite.name], base_env):
@@ -266,6 +318,8 @@ class Job:
         shutil.rmtree(self.results, ignore_errors=True)
         self.results.mkdir(parents=True)
         (self.results / "suites.txt").write_text("".join(f"{s.name}\n" for s in chosen))
+        in_perf = [s for s in chosen if s.where == "perf"]
+        self.start_builds(in_perf)
         for suite in chosen:
             if suite.where != "host":
                 continue
@@ -276,9 +330,9 @@ class Job:
         in_test = [s for s in chosen if s.where == "test"]
         if in_test:
             self.test_boot(in_test)
-        in_perf = [s for s in chosen if s.where == "perf"]
         if in_perf:
             self.perf_boot(in_perf)
+        self.builder.shutdown()
         return report.main([str(self.results)])
 
 

@@ -5,6 +5,8 @@ replaced by scripted results."""
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,17 +33,27 @@ class ScriptedJob(job.Job):
         self.outcomes = outcomes
         self.boots: list[tuple[str, tuple[str, ...], str]] = []
         self.envs: list[Mapping[str, str]] = []
+        # boots and builds in the order they ran; builds' exit statuses
+        self.events: list[str] = []
+        self.perf_builds: list[int] = []
+        self.base_folder = "/cache/base-kernel/key"
 
     def boot(self, results_dir: Path, names: list[str], env: Mapping[str, str]) -> int:
         self.boots.append((results_dir.name, tuple(names), env.get("KBUILD", "")))
+        self.events.append(f"boot {results_dir.name}")
         self.envs.append(env)
         results_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
             (results_dir / suites.lookup(name).output).write_text(self.outcomes[name].pop(0))
         return 0
 
+    def perf_kernel(self) -> int:
+        self.events.append("build perf")
+        return self.perf_builds.pop(0) if self.perf_builds else 0
+
     def base_kernel(self) -> str:
-        return "/cache/base-kernel/key"
+        self.events.append("build base")
+        return self.base_folder
 
 
 def judge_nft_queue(tmp_path: Path, outcomes: list[str]) -> tuple[ScriptedJob, results.SuiteResult]:
@@ -113,6 +125,52 @@ def test_a_job_boots_each_kernel_once_for_its_suites(tmp_path: Path) -> None:
     assert [(b[0], b[1]) for b in scripted.boots] == [("results", ("kselftest", "bench")), ("perf", ("nfq_smp",))]
     assert (scripted.results / "suites.txt").read_text().split() == ["kselftest", "nfq_smp", "bench"]
     assert (scripted.results / "nfq_smp.xml").is_file(), "a perf suite's XML is judged with the others"
+
+
+def test_the_perf_and_base_kernels_build_beside_the_test_boot(tmp_path: Path) -> None:
+    outcomes = {"kselftest": [tap(OK_A)], "nft_queue": [tap(OK_A, FAIL_B)], "nfq_smp": [tap(OK_A)]}
+    scripted = ScriptedJob(tmp_path, outcomes)
+    started = threading.Event()
+    build_perf = scripted.perf_kernel
+
+    def slow_perf_kernel() -> int:
+        started.set()
+        time.sleep(0.2)  # still building when the test boot starts
+        return build_perf()
+
+    scripted.perf_kernel = slow_perf_kernel  # type: ignore[method-assign]
+    boot = scripted.boot
+
+    def boot_after_start(results_dir: Path, names: list[str], env: Mapping[str, str]) -> int:
+        assert started.wait(5), "the perf kernel's build had not started when a boot began"
+        return boot(results_dir, names, env)
+
+    scripted.boot = boot_after_start  # type: ignore[method-assign]
+    outcomes["nfq_smp"] = ['<testsuite tests="1"><testcase classname="t" name="order"/></testsuite>']
+    outcomes["nft_queue"].append(tap(OK_A, FAIL_B))
+    scripted.run(["kselftest", "nft_queue", "nfq_smp"])
+    assert scripted.events[0] == "boot results", "the test boot does not wait for the perf kernel"
+    assert scripted.events.index("build perf") < scripted.events.index("boot perf")
+    assert scripted.events.index("build base") < scripted.events.index("boot base")
+    assert scripted.events.count("build perf") == scripted.events.count("build base") == 1
+
+
+def test_a_perf_kernel_that_does_not_build_fails_its_suites_without_a_boot(tmp_path: Path) -> None:
+    scripted = ScriptedJob(tmp_path, {"nfq_smp": []})
+    scripted.perf_builds = [2]
+    assert scripted.run(["nfq_smp"]) != 0
+    assert not scripted.boots
+    verdict = (scripted.results / "nfq_smp.tap").read_text()
+    assert "not ok 1 the performance kernel did not build: see" in verdict and "perf-kernel.log" in verdict
+
+
+def test_a_base_that_does_not_build_leaves_the_failure_standing(tmp_path: Path) -> None:
+    scripted = ScriptedJob(tmp_path, {"nft_queue": [tap(OK_A, FAIL_B)]})
+    scripted.base_folder = ""
+    scripted.results.mkdir(parents=True)
+    scripted.perf_boot([suites.SUITES["nft_queue"]])
+    verdict = results.parse_tap("nft_queue", (scripted.results / "nft_queue.tap").read_text())
+    assert [b[0] for b in scripted.boots] == ["perf"] and not verdict.ok
 
 
 def test_named_tests_reach_the_guest_as_asked(tmp_path: Path) -> None:
