@@ -1,5 +1,7 @@
-"""Netlink messages the tests send: rtnetlink dump requests (pyroute2) and
-NETLINK_USERSOCK messages of an exact size."""
+"""Netlink messages the tests send and read: rtnetlink, nftables and
+generic netlink control messages through pyroute2's classes, NETLINK_USERSOCK
+messages of an exact size, acks, and the one attribute walker for raw
+messages."""
 
 from __future__ import annotations
 
@@ -7,6 +9,9 @@ import socket
 import struct
 from collections.abc import Iterator
 
+from pyroute2.netlink import ctrlmsg, nlmsg
+from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_NFTABLES, nfgen_msg
+from pyroute2.netlink.nfnetlink.nftsocket import nft_table_msg
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
@@ -45,14 +50,7 @@ def dump_request(rtm_type: int, seq: int = 1) -> bytes:
 def _new_request(msg: ifaddrmsg | rtmsg, msg_type: int, seq: int, fields: dict[str, object],
                  attrs: list[tuple[str, object]]) -> bytes:
     """An RTM_NEW* request with NLM_F_ACK, CREATE and EXCL."""
-    for key, value in fields.items():
-        msg[key] = value
-    msg["attrs"] = attrs
-    msg["header"]["type"] = msg_type
-    msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-    msg["header"]["sequence_number"] = seq
-    msg.encode()
-    return bytes(msg.data)
+    return _encoded(msg, msg_type, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, fields, attrs)
 
 
 def address_request(ifindex: int, address: str, seq: int, prefixlen: int = 32) -> bytes:
@@ -73,27 +71,34 @@ def route_request(dst: str, oif: int, seq: int) -> bytes:
 NETLINK_NETFILTER = 12
 NFNL_MSG_BATCH_BEGIN = 0x10
 NFNL_MSG_BATCH_END = 0x11
-NFNL_SUBSYS_NFTABLES = 10
 NFT_MSG_NEWTABLE = 0
-NFTA_TABLE_NAME = 1
 NFPROTO_INET = 1
-NFGENMSG = struct.Struct("!BBH")  # family, version, res_id (big endian)
+
+
+def _encoded(msg: nlmsg, msg_type: int, flags: int, seq: int, fields: dict[str, object],
+             attrs: list[tuple[str, object]] | None = None) -> bytes:
+    """A pyroute2 message with these header and fields, as bytes."""
+    for key, value in fields.items():
+        msg[key] = value
+    if attrs is not None:
+        msg["attrs"] = attrs
+    msg["header"]["type"] = msg_type
+    msg["header"]["flags"] = flags
+    msg["header"]["sequence_number"] = seq
+    msg.encode()
+    return bytes(msg.data)
 
 
 def nftables_batch(table: str, seq: int) -> bytes:
     """An nfnetlink batch (BEGIN, NFT_MSG_NEWTABLE with NLM_F_ACK, END) that
     creates an inet table: what `nft add table inet <table>` sends."""
-
-    def message(msg_type: int, flags: int, seq: int, family: int, res_id: int, attrs: bytes = b"") -> bytes:
-        body = NFGENMSG.pack(family, 0, res_id) + attrs
-        return NLMSG_HDR.pack(NLMSG_HDR.size + len(body), msg_type, flags, seq, 0) + body
-
-    name = attr(NFTA_TABLE_NAME, table.encode() + b"\0")
+    batch = {"nfgen_family": 0, "res_id": NFNL_SUBSYS_NFTABLES}
     return b"".join([
-        message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES),
-        message(NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK,
-                seq + 1, NFPROTO_INET, 0, name),
-        message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq + 2, 0, NFNL_SUBSYS_NFTABLES),
+        _encoded(nfgen_msg(), NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, batch),
+        _encoded(nft_table_msg(), NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE,
+                 NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, seq + 1, {"nfgen_family": NFPROTO_INET, "res_id": 0},
+                 [("NFTA_TABLE_NAME", table)]),
+        _encoded(nfgen_msg(), NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq + 2, batch),
     ])
 
 
@@ -190,10 +195,6 @@ def send_group(sender: socket.socket, group: int, message: bytes) -> None:
 NETLINK_GENERIC = 16
 GENL_ID_CTRL = 0x10
 CTRL_CMD_GETFAMILY = 3
-CTRL_ATTR_FAMILY_NAME = 2
-CTRL_ATTR_MCAST_GROUPS = 7
-CTRL_ATTR_MCAST_GRP_NAME = 1
-CTRL_ATTR_MCAST_GRP_ID = 2
 NLA_HDR = struct.Struct("=HH")  # nla_len, nla_type
 NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 
@@ -223,16 +224,15 @@ def attributes(data: bytes, off: int = 0) -> dict[int, bytes]:
 
 def genl_group(family: str, group: str) -> int:
     """The id of a generic netlink family's multicast group (asked of nlctrl)."""
-    family_attr = attr(CTRL_ATTR_FAMILY_NAME, family.encode() + b"\0")
-    request = NLMSG_HDR.pack(NLMSG_HDR.size + 4 + len(family_attr), GENL_ID_CTRL, NLM_F_REQUEST, 1, 0)
+    request = _encoded(ctrlmsg(), GENL_ID_CTRL, NLM_F_REQUEST, 1, {"cmd": CTRL_CMD_GETFAMILY, "version": 1},
+                       [("CTRL_ATTR_FAMILY_NAME", family)])
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC) as sock:
-        sock.send(request + bytes([CTRL_CMD_GETFAMILY, 1, 0, 0]) + family_attr)
-        reply = sock.recv(1 << 16)
-    groups = attributes(reply, NLMSG_HDR.size + 4).get(CTRL_ATTR_MCAST_GROUPS, b"")
-    for nested in attributes(groups).values():
-        fields = attributes(nested)
-        if fields.get(CTRL_ATTR_MCAST_GRP_NAME, b"").rstrip(b"\0") == group.encode():
-            return int.from_bytes(fields[CTRL_ATTR_MCAST_GRP_ID][:4], "little")
+        sock.send(request)
+        reply = ctrlmsg(sock.recv(1 << 16))
+    reply.decode()
+    for entry in reply.get_attr("CTRL_ATTR_MCAST_GROUPS") or []:
+        if entry.get_attr("CTRL_ATTR_MCAST_GRP_NAME") == group:
+            return int(entry.get_attr("CTRL_ATTR_MCAST_GRP_ID"))
     raise LookupError(f"generic netlink family {family} has no multicast group {group}")
 
 

@@ -5,36 +5,25 @@ ring, one frame holding many verdict messages."""
 from __future__ import annotations
 
 import socket
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from pyroute2.netlink import nla
+from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_QUEUE, nfgen_msg
+
 from nlmmap.abi import RingRequest
-from nlmmap.messages import NETLINK_NETFILTER, NFGENMSG, NLM_F_ACK, NLM_F_REQUEST, ack_error, attr, attributes
+from nlmmap.messages import NETLINK_NETFILTER, NLM_F_ACK, NLM_F_REQUEST, ack_error
 from nlmmap.netns import netlink_socket
-from nlmmap.ring import NLMSG_ERROR, NLMSG_HDR, message_type, split_messages
+from nlmmap.ring import NLMSG_ERROR, message_type, split_messages
 from nlmmap.tx import Rings, open_rings
 
-NFNL_SUBSYS_QUEUE = 3
 NFQNL_MSG_PACKET = 0
 NFQNL_MSG_VERDICT = 1
 NFQNL_MSG_CONFIG = 2
 NFQNL_MSG_VERDICT_BATCH = 3
 
-NFQA_PACKET_HDR = 1
-NFQA_VERDICT_HDR = 2
-NFQA_MARK = 3
-NFQA_PAYLOAD = 10
-NFQA_CAP_LEN = 13
-NFQA_SKB_INFO = 14
 NFQA_SKB_CSUMNOTREADY = 1 << 0
 NFQA_SKB_GSO = 1 << 1
-
-NFQA_CFG_CMD = 1
-NFQA_CFG_PARAMS = 2
-NFQA_CFG_QUEUE_MAXLEN = 3
-NFQA_CFG_MASK = 4
-NFQA_CFG_FLAGS = 5
 NFQNL_CFG_CMD_BIND = 1
 NFQNL_CFG_CMD_UNBIND = 2
 NFQNL_COPY_PACKET = 2
@@ -48,31 +37,78 @@ NF_ACCEPT = 1
 NF_QUEUE = 3
 
 
+# pyroute2 has nfnetlink's header (nfgen_msg) but not nfnetlink_queue's
+# messages: these are its message classes for them, attribute numbers as in
+# <linux/netfilter/nfnetlink_queue.h>.
+class nfqnl_msg(nfgen_msg):  # type: ignore[misc]
+    """NFQNL_MSG_PACKET, NFQNL_MSG_VERDICT and NFQNL_MSG_VERDICT_BATCH."""
+
+    nla_map = ((1, "NFQA_PACKET_HDR", "packet_hdr"),
+               (2, "NFQA_VERDICT_HDR", "verdict_hdr"),
+               (3, "NFQA_MARK", "be32"),
+               (10, "NFQA_PAYLOAD", "cdata"),
+               (13, "NFQA_CAP_LEN", "be32"),
+               (14, "NFQA_SKB_INFO", "be32"))
+
+    class packet_hdr(nla):  # type: ignore[misc]
+        fields = (("packet_id", ">I"), ("hw_protocol", ">H"), ("hook", "B"))
+
+    class verdict_hdr(nla):  # type: ignore[misc]
+        fields = (("verdict", ">I"), ("id", ">I"))
+
+
+class nfqnl_config_msg(nfgen_msg):  # type: ignore[misc]
+    """NFQNL_MSG_CONFIG."""
+
+    nla_map = ((1, "NFQA_CFG_CMD", "cmd"),
+               (2, "NFQA_CFG_PARAMS", "params"),
+               (3, "NFQA_CFG_QUEUE_MAXLEN", "be32"),
+               (4, "NFQA_CFG_MASK", "be32"),
+               (5, "NFQA_CFG_FLAGS", "be32"))
+
+    class cmd(nla):  # type: ignore[misc]
+        fields = (("command", "B"), ("_pad", "B"), ("pf", ">H"))
+
+    class params(nla):  # type: ignore[misc]
+        fields = (("copy_range", ">I"), ("copy_mode", "B"))
+
+
+Attrs = list[tuple[str, object]]
+
+
 def nf_queue_to(queue: int) -> int:
     """The verdict that requeues a packet to another queue."""
     return NF_QUEUE | queue << 16
 
 
-def queue_message(msg: int, queue: int, body: bytes, seq: int = 0, flags: int = NLM_F_REQUEST) -> bytes:
-    payload = NFGENMSG.pack(socket.AF_UNSPEC, 0, queue) + body
-    return NLMSG_HDR.pack(NLMSG_HDR.size + len(payload), NFNL_SUBSYS_QUEUE << 8 | msg, flags, seq, 0) + payload
+def queue_message(msg: int, queue: int, attrs: Attrs, seq: int = 0, flags: int = NLM_F_REQUEST) -> bytes:
+    """One nfnetlink_queue message of type msg for the queue."""
+    message = nfqnl_config_msg() if msg == NFQNL_MSG_CONFIG else nfqnl_msg()
+    message["nfgen_family"] = socket.AF_UNSPEC
+    message["res_id"] = queue
+    message["attrs"] = attrs
+    message["header"]["type"] = NFNL_SUBSYS_QUEUE << 8 | msg
+    message["header"]["flags"] = flags
+    message["header"]["sequence_number"] = seq
+    message.encode()
+    return bytes(message.data)
 
 
 def verdict(queue: int, packet_id: int, verdict: int, mark: int | None = None,
             payload: bytes | None = None) -> bytes:
     """NFQNL_MSG_VERDICT for one packet, optionally with a mark and a new payload."""
-    body = attr(NFQA_VERDICT_HDR, struct.pack("!II", verdict, packet_id))
+    attrs: Attrs = [("NFQA_VERDICT_HDR", {"verdict": verdict, "id": packet_id})]
     if mark is not None:
-        body += attr(NFQA_MARK, struct.pack("!I", mark))
+        attrs.append(("NFQA_MARK", mark))
     if payload is not None:
-        body += attr(NFQA_PAYLOAD, payload)
-    return queue_message(NFQNL_MSG_VERDICT, queue, body)
+        attrs.append(("NFQA_PAYLOAD", payload))
+    return queue_message(NFQNL_MSG_VERDICT, queue, attrs)
 
 
 def verdict_batch(queue: int, packet_id: int, verdict: int) -> bytes:
     """NFQNL_MSG_VERDICT_BATCH: the verdict for every queued packet up to packet_id."""
-    return queue_message(NFQNL_MSG_VERDICT_BATCH, queue, attr(NFQA_VERDICT_HDR, struct.pack("!II", verdict,
-                                                                                             packet_id)))
+    return queue_message(NFQNL_MSG_VERDICT_BATCH, queue,
+                         [("NFQA_VERDICT_HDR", {"verdict": verdict, "id": packet_id})])
 
 
 @dataclass(frozen=True)
@@ -90,18 +126,16 @@ class Packet:
 def parse_packet(message: bytes) -> Packet:
     if message_type(message) != NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_PACKET:
         raise ValueError(f"not a queued packet: type {message_type(message):#x}")
-    queue = NFGENMSG.unpack_from(message, NLMSG_HDR.size)[2]
-    attrs = attributes(message[NLMSG_HDR.size + NFGENMSG.size : NLMSG_HDR.unpack_from(message)[0]])
-    packet_id = struct.unpack_from("!I", attrs[NFQA_PACKET_HDR])[0]
-    cap_len = struct.unpack("!I", attrs[NFQA_CAP_LEN])[0] if NFQA_CAP_LEN in attrs else None
-    mark = struct.unpack("!I", attrs[NFQA_MARK])[0] if NFQA_MARK in attrs else None
-    skb_info = struct.unpack("!I", attrs[NFQA_SKB_INFO])[0] if NFQA_SKB_INFO in attrs else 0
-    return Packet(queue, packet_id, attrs.get(NFQA_PAYLOAD, b""), cap_len, mark, skb_info)
+    msg = nfqnl_msg(message)
+    msg.decode()
+    return Packet(msg["res_id"], msg.get_attr("NFQA_PACKET_HDR")["packet_id"],
+                  msg.get_attr("NFQA_PAYLOAD") or b"", msg.get_attr("NFQA_CAP_LEN"), msg.get_attr("NFQA_MARK"),
+                  msg.get_attr("NFQA_SKB_INFO") or 0)
 
 
-def _config(sock: socket.socket, queue: int, body: bytes, ack: bool = True) -> None:
+def _config(sock: socket.socket, queue: int, attrs: Attrs, ack: bool = True) -> None:
     """One NFQNL_MSG_CONFIG; with ack, wait for it (a socket without an RX ring)."""
-    sock.send(queue_message(NFQNL_MSG_CONFIG, queue, body, flags=NLM_F_REQUEST | (NLM_F_ACK if ack else 0)))
+    sock.send(queue_message(NFQNL_MSG_CONFIG, queue, attrs, flags=NLM_F_REQUEST | (NLM_F_ACK if ack else 0)))
     if not ack:
         return
     (ack_message,) = [m for m in split_messages(sock.recv(1 << 16)) if message_type(m) == NLMSG_ERROR]
@@ -114,18 +148,17 @@ def bind_queue(sock: socket.socket, queue: int, copy_range: int = 0xFFFF, flags:
                maxlen: int | None = None, ack: bool = True) -> None:
     """Bind the socket to a queue and ask for packet copies of up to copy_range
     bytes; ack=False on a socket whose acks would land in its RX ring."""
-    _config(sock, queue, attr(NFQA_CFG_CMD, struct.pack("!BBH", NFQNL_CFG_CMD_BIND, 0, 0)), ack)
-    _config(sock, queue, attr(NFQA_CFG_PARAMS, struct.pack("!IB", copy_range, NFQNL_COPY_PACKET)), ack)
+    _config(sock, queue, [("NFQA_CFG_CMD", {"command": NFQNL_CFG_CMD_BIND, "pf": 0})], ack)
+    _config(sock, queue, [("NFQA_CFG_PARAMS", {"copy_range": copy_range, "copy_mode": NFQNL_COPY_PACKET})], ack)
     if flags:
-        _config(sock, queue, attr(NFQA_CFG_FLAGS, struct.pack("!I", flags))
-                + attr(NFQA_CFG_MASK, struct.pack("!I", flags)), ack)
+        _config(sock, queue, [("NFQA_CFG_FLAGS", flags), ("NFQA_CFG_MASK", flags)], ack)
     if maxlen is not None:
-        _config(sock, queue, attr(NFQA_CFG_QUEUE_MAXLEN, struct.pack("!I", maxlen)), ack)
+        _config(sock, queue, [("NFQA_CFG_QUEUE_MAXLEN", maxlen)], ack)
 
 
 def unbind_queue(sock: socket.socket, queue: int) -> None:
     """Unbind (no ack: it would land in the RX ring); queued packets are dropped."""
-    _config(sock, queue, attr(NFQA_CFG_CMD, struct.pack("!BBH", NFQNL_CFG_CMD_UNBIND, 0, 0)), ack=False)
+    _config(sock, queue, [("NFQA_CFG_CMD", {"command": NFQNL_CFG_CMD_UNBIND, "pf": 0})], ack=False)
 
 
 class RingQueue:
