@@ -7,6 +7,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from nlmmap.netns import enter, ip
 from nlmmap.nfqueue import Packet, RingQueue
@@ -16,25 +17,13 @@ PORT = 9999
 BYPASS_PORT = 9998
 MARK_DROPPED = 0x42
 
-# Queue UDP to PORT to queue 0, UDP to BYPASS_PORT to queue 1 unless no one
-# listens there; a later chain drops what carries the mark.
-RULES = f"""
-table inet nlmmap {{
-    chain to_queue {{
-        type filter hook output priority 0; policy accept;
-        udp dport {PORT} queue num 0
-        udp dport {BYPASS_PORT} queue num 1 bypass
-    }}
-    chain after_queue {{
-        type filter hook output priority 10; policy accept;
-        meta mark {MARK_DROPPED} counter drop
-    }}
-}}
-"""
+# the rules that queue them, shared with the benchmark; the numbers above
+# are the ones it names
+RULES = Path(__file__).with_name("queue.nft")
 
 
 def load_rules(netns: str) -> None:
-    ip("netns", "exec", netns, "nft", "-f", "-", stdin=RULES)
+    ip("netns", "exec", netns, "nft", "-f", str(RULES))
 
 
 def send_flows(netns: str, flows: int, per_flow: int, sizes: list[int], port: int = PORT) -> list[int]:

@@ -7,16 +7,13 @@ fresh_netns() { # name: a new netns with lo up (an old one of that name goes)
 	ip -n "$1" link set lo up
 }
 
+# The nfqueue rules of the benchmark and the tests: UDP to port 9999 goes to
+# queue 0 (nlbench's UDP_PORT).
+QUEUE_RULES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/nlmmap/queue.nft
+
 nfq_netns() { # name: every UDP packet to port 9999 sent in it goes to queue 0
 	fresh_netns "$1"
-	ip netns exec "$1" nft -f - <<'RULES'
-table inet nlbench {
-	chain out {
-		type filter hook output priority 0; policy accept;
-		udp dport 9999 queue num 0
-	}
-}
-RULES
+	ip netns exec "$1" nft -f "$QUEUE_RULES"
 }
 
 dump_netns() { # name routes: that many /32 routes on a dummy link
