@@ -56,7 +56,8 @@ demo: kernel
 	@$(VM)/job.sh demo
 
 # the suites of each group: vm/harness/suites.py (CHECK, SERIES_CHECK)
-# the performance and base kernels build beside the test kernel's boot
+# the job builds the performance and base kernels itself, in the background
+# beside the host suites and the test kernel's boot
 check: kernel
 	@$(VM)/job.sh check
 

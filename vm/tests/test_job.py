@@ -4,6 +4,7 @@ replaced by scripted results."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -128,7 +129,7 @@ def test_a_job_boots_each_kernel_once_for_its_suites(tmp_path: Path) -> None:
 
 
 def test_the_perf_and_base_kernels_build_beside_the_test_boot(tmp_path: Path) -> None:
-    outcomes = {"kselftest": [tap(OK_A)], "nft_queue": [tap(OK_A, FAIL_B)], "nfq_smp": [tap(OK_A)]}
+    outcomes = {"kselftest": [tap(OK_A)], "nft_queue": [tap(OK_A, FAIL_B)] * 2, "nfq_smp": [tap(OK_A)]}
     scripted = ScriptedJob(tmp_path, outcomes)
     started = threading.Event()
     build_perf = scripted.perf_kernel
@@ -138,7 +139,14 @@ def test_the_perf_and_base_kernels_build_beside_the_test_boot(tmp_path: Path) ->
         time.sleep(0.2)  # still building when the test boot starts
         return build_perf()
 
+    build_base = scripted.base_kernel
+
+    def slow_base_kernel() -> str:
+        time.sleep(0.3)  # a perf boot that does not wait for it comes first
+        return build_base()
+
     scripted.perf_kernel = slow_perf_kernel  # type: ignore[method-assign]
+    scripted.base_kernel = slow_base_kernel  # type: ignore[method-assign]
     boot = scripted.boot
 
     def boot_after_start(results_dir: Path, names: list[str], env: Mapping[str, str]) -> int:
@@ -147,21 +155,31 @@ def test_the_perf_and_base_kernels_build_beside_the_test_boot(tmp_path: Path) ->
 
     scripted.boot = boot_after_start  # type: ignore[method-assign]
     outcomes["nfq_smp"] = ['<testsuite tests="1"><testcase classname="t" name="order"/></testsuite>']
-    outcomes["nft_queue"].append(tap(OK_A, FAIL_B))
     scripted.run(["kselftest", "nft_queue", "nfq_smp"])
     assert scripted.events[0] == "boot results", "the test boot does not wait for the perf kernel"
-    assert scripted.events.index("build perf") < scripted.events.index("boot perf")
-    assert scripted.events.index("build base") < scripted.events.index("boot base")
-    assert scripted.events.count("build perf") == scripted.events.count("build base") == 1
+    # the base is built before the perf boot, whose timing checks it judges
+    assert scripted.events[1:] == ["build perf", "build base", "boot perf", "boot base"]
+
+
+def test_a_job_without_perf_suites_builds_no_kernel(tmp_path: Path) -> None:
+    scripted = ScriptedJob(tmp_path, {"kselftest": [tap(OK_A)]})
+    scripted.run(["kselftest"])
+    assert scripted.events == ["boot results"]
 
 
 def test_a_perf_kernel_that_does_not_build_fails_its_suites_without_a_boot(tmp_path: Path) -> None:
-    scripted = ScriptedJob(tmp_path, {"nfq_smp": []})
+    scripted = ScriptedJob(tmp_path, {"nft_queue": []})
     scripted.perf_builds = [2]
-    assert scripted.run(["nfq_smp"]) != 0
-    assert not scripted.boots
-    verdict = (scripted.results / "nfq_smp.tap").read_text()
+    assert scripted.run(["nft_queue"]) != 0
+    assert scripted.events == ["build perf"], "no boot, and no base for a perf kernel that did not build"
+    verdict = (scripted.results / "nft_queue.tap").read_text()
     assert "not ok 1 the performance kernel did not build: see" in verdict and "perf-kernel.log" in verdict
+    # the queued base build, run to its end, builds nothing either
+    again = ScriptedJob(tmp_path / "again", {})
+    again.perf_builds = [2]
+    again.start_builds([suites.SUITES["nft_queue"]])
+    again.builder.shutdown(wait=True)
+    assert again.events == ["build perf"]
 
 
 def test_a_base_that_does_not_build_leaves_the_failure_standing(tmp_path: Path) -> None:
@@ -171,6 +189,30 @@ def test_a_base_that_does_not_build_leaves_the_failure_standing(tmp_path: Path) 
     scripted.perf_boot([suites.SUITES["nft_queue"]])
     verdict = results.parse_tap("nft_queue", (scripted.results / "nft_queue.tap").read_text())
     assert [b[0] for b in scripted.boots] == ["perf"] and not verdict.ok
+
+
+def test_a_stopped_job_ends_its_background_build(tmp_path: Path) -> None:
+    """A job that stops early (an error, Ctrl-C) takes the build it started
+    with it, instead of waiting for it or leaving it running."""
+    scripted = ScriptedJob(tmp_path, {"kselftest": [], "nfq_smp": []})
+    building = threading.Event()
+
+    def endless_build() -> int:
+        building.set()
+        return scripted.background(["sleep", "60"], dict(os.environ), "perf-kernel.log")[0]
+
+    def broken_boot(results_dir: Path, names: list[str], env: Mapping[str, str]) -> int:
+        assert building.wait(5)
+        time.sleep(0.2)  # the build's process has started
+        raise RuntimeError("the boot broke")
+
+    scripted.perf_kernel = endless_build  # type: ignore[method-assign]
+    scripted.boot = broken_boot  # type: ignore[method-assign]
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="the boot broke"):
+        scripted.run(["kselftest", "nfq_smp"])
+    assert scripted.running and all(proc.poll() is not None for proc in scripted.running)
+    assert time.monotonic() - start < 30
 
 
 def test_named_tests_reach_the_guest_as_asked(tmp_path: Path) -> None:
