@@ -57,7 +57,7 @@ demo: kernel
 
 # the suites of each group: vm/harness/suites.py (CHECK, SERIES_CHECK)
 # the job builds the performance and base kernels itself, in the background
-# beside the host suites and the test kernel's boot
+# beside the host suites (never beside a boot)
 check: kernel
 	@$(VM)/job.sh check
 

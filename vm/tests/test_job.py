@@ -128,7 +128,7 @@ def test_a_job_boots_each_kernel_once_for_its_suites(tmp_path: Path) -> None:
     assert (scripted.results / "nfq_smp.xml").is_file(), "a perf suite's XML is judged with the others"
 
 
-def test_the_perf_and_base_kernels_build_beside_the_test_boot(tmp_path: Path) -> None:
+def test_the_perf_and_base_kernels_build_from_the_start_of_the_job(tmp_path: Path) -> None:
     outcomes = {"kselftest": [tap(OK_A)], "nft_queue": [tap(OK_A, FAIL_B)] * 2, "nfq_smp": [tap(OK_A)]}
     scripted = ScriptedJob(tmp_path, outcomes)
     started = threading.Event()
@@ -159,6 +159,41 @@ def test_the_perf_and_base_kernels_build_beside_the_test_boot(tmp_path: Path) ->
     assert scripted.events[0] == "boot results", "the test boot does not wait for the perf kernel"
     # the base is built before the perf boot, whose timing checks it judges
     assert scripted.events[1:] == ["build perf", "build base", "boot perf", "boot base"]
+
+
+def test_a_build_is_stopped_while_the_test_kernel_boots(tmp_path: Path) -> None:
+    """A build beside a boot slows the guest's clock-bound checks; it stops
+    for the test boot and finishes after it, before the perf boot."""
+    scripted = ScriptedJob(tmp_path, {"kselftest": [tap(OK_A)], "nfq_smp": [
+        '<testsuite tests="1"><testcase classname="t" name="order"/></testsuite>']})
+    building = threading.Event()
+
+    def short_build() -> int:
+        building.set()
+        return scripted.background(["sleep", "0.5"], dict(os.environ), "perf-kernel.log")[0]
+
+    def host_suite() -> None:  # the build starts beside it
+        assert building.wait(5)
+        time.sleep(0.2)
+        (scripted.results / "checkpatch.tap").write_text(tap(OK_A))
+
+    boot = scripted.boot
+    states: list[str] = []
+
+    def watching_boot(results_dir: Path, names: list[str], env: Mapping[str, str]) -> int:
+        if results_dir.name == "results":
+            time.sleep(1)  # a build that went on would have ended by now
+            (proc,) = scripted.running
+            stat = Path(f"/proc/{proc.pid}/stat")
+            states.append(stat.read_text().split(")")[1].split()[0] if proc.poll() is None else "ended")
+        return boot(results_dir, names, env)
+
+    scripted.perf_kernel = short_build  # type: ignore[method-assign]
+    scripted.checkpatch = host_suite  # type: ignore[method-assign]
+    scripted.boot = watching_boot  # type: ignore[method-assign]
+    assert scripted.run(["checkpatch", "kselftest", "nfq_smp"]) == 0
+    assert states == ["T"], "the build ran on during the test boot"
+    assert scripted.running[0].returncode == 0, "the build did not finish after it"
 
 
 def test_a_job_without_perf_suites_builds_no_kernel(tmp_path: Path) -> None:
@@ -193,24 +228,25 @@ def test_a_base_that_does_not_build_leaves_the_failure_standing(tmp_path: Path) 
 
 def test_a_stopped_job_ends_its_background_build(tmp_path: Path) -> None:
     """A job that stops early (an error, Ctrl-C) takes the build it started
-    with it, instead of waiting for it or leaving it running."""
-    scripted = ScriptedJob(tmp_path, {"kselftest": [], "nfq_smp": []})
+    with it, instead of waiting for it or leaving it running.  (A build the
+    test boot holds back never starts.)"""
+    scripted = ScriptedJob(tmp_path, {"nfq_smp": []})
     building = threading.Event()
 
     def endless_build() -> int:
         building.set()
         return scripted.background(["sleep", "60"], dict(os.environ), "perf-kernel.log")[0]
 
-    def broken_boot(results_dir: Path, names: list[str], env: Mapping[str, str]) -> int:
+    def broken_suite() -> None:
         assert building.wait(5)
         time.sleep(0.2)  # the build's process has started
-        raise RuntimeError("the boot broke")
+        raise RuntimeError("the suite broke")
 
     scripted.perf_kernel = endless_build  # type: ignore[method-assign]
-    scripted.boot = broken_boot  # type: ignore[method-assign]
+    scripted.checkpatch = broken_suite  # type: ignore[method-assign]
     start = time.monotonic()
-    with pytest.raises(RuntimeError, match="the boot broke"):
-        scripted.run(["kselftest", "nfq_smp"])
+    with pytest.raises(RuntimeError, match="the suite broke"):
+        scripted.run(["checkpatch", "nfq_smp"])
     assert scripted.running and all(proc.poll() is not None for proc in scripted.running)
     assert time.monotonic() - start < 30
 
