@@ -8,7 +8,7 @@ from pyroute2.netlink import nlmsg
 from pyroute2.netlink.diag import SOCK_DIAG_BY_FAMILY, sock_diag_req
 
 from nlmmap.abi import RingRequest
-from nlmmap.messages import NLM_F_REQUEST_DUMP
+from nlmmap.messages import NLM_F_REQUEST_DUMP, encoded
 from nlmmap.ring import NLMSG_DONE, message_type, split_messages
 
 NETLINK_SOCK_DIAG = 4
@@ -35,15 +35,8 @@ class netlink_diag_msg(nlmsg):  # type: ignore[misc]
 
 def diag_request(protocol: int) -> bytes:
     """A dump of every netlink socket of the protocol, with its ring configuration."""
-    request = netlink_diag_req()
-    request["sdiag_family"] = socket.AF_NETLINK
-    request["sdiag_protocol"] = protocol
-    request["ndiag_show"] = NDIAG_SHOW_RING_CFG
-    request["header"]["type"] = SOCK_DIAG_BY_FAMILY
-    request["header"]["flags"] = NLM_F_REQUEST_DUMP
-    request["header"]["sequence_number"] = 1
-    request.encode()
-    return bytes(request.data)
+    return encoded(netlink_diag_req(), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST_DUMP, 1,
+                   {"sdiag_family": socket.AF_NETLINK, "sdiag_protocol": protocol, "ndiag_show": NDIAG_SHOW_RING_CFG})
 
 
 def diag_ring(protocol: int, portid: int, tx: bool = False) -> RingRequest | None:

@@ -40,17 +40,13 @@ USER_TYPE = 0x100  # any type above the reserved control types
 def dump_request(rtm_type: int, seq: int = 1) -> bytes:
     """An RTM_GET* dump request for all families."""
     msg = {RTM_GETLINK: ifinfmsg, RTM_GETADDR: ifaddrmsg, RTM_GETROUTE: rtmsg}[rtm_type]()
-    msg["header"]["type"] = rtm_type
-    msg["header"]["flags"] = NLM_F_REQUEST_DUMP
-    msg["header"]["sequence_number"] = seq
-    msg.encode()
-    return bytes(msg.data)
+    return encoded(msg, rtm_type, NLM_F_REQUEST_DUMP, seq, {})
 
 
 def _new_request(msg: ifaddrmsg | rtmsg, msg_type: int, seq: int, fields: dict[str, object],
                  attrs: list[tuple[str, object]]) -> bytes:
     """An RTM_NEW* request with NLM_F_ACK, CREATE and EXCL."""
-    return _encoded(msg, msg_type, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, fields, attrs)
+    return encoded(msg, msg_type, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, fields, attrs)
 
 
 def address_request(ifindex: int, address: str, seq: int, prefixlen: int = 32) -> bytes:
@@ -75,9 +71,10 @@ NFT_MSG_NEWTABLE = 0
 NFPROTO_INET = 1
 
 
-def _encoded(msg: nlmsg, msg_type: int, flags: int, seq: int, fields: dict[str, object],
+def encoded(msg: nlmsg, msg_type: int, flags: int, seq: int, fields: dict[str, object],
              attrs: list[tuple[str, object]] | None = None) -> bytes:
-    """A pyroute2 message with these header and fields, as bytes."""
+    """A pyroute2 message with this header, fields and attributes, as bytes:
+    the one encoder of the clients' requests."""
     for key, value in fields.items():
         msg[key] = value
     if attrs is not None:
@@ -94,11 +91,11 @@ def nftables_batch(table: str, seq: int) -> bytes:
     creates an inet table: what `nft add table inet <table>` sends."""
     batch = {"nfgen_family": 0, "res_id": NFNL_SUBSYS_NFTABLES}
     return b"".join([
-        _encoded(nfgen_msg(), NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, batch),
-        _encoded(nft_table_msg(), NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE,
+        encoded(nfgen_msg(), NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, batch),
+        encoded(nft_table_msg(), NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWTABLE,
                  NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, seq + 1, {"nfgen_family": NFPROTO_INET, "res_id": 0},
                  [("NFTA_TABLE_NAME", table)]),
-        _encoded(nfgen_msg(), NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq + 2, batch),
+        encoded(nfgen_msg(), NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq + 2, batch),
     ])
 
 
@@ -224,7 +221,7 @@ def attributes(data: bytes, off: int = 0) -> dict[int, bytes]:
 
 def genl_group(family: str, group: str) -> int:
     """The id of a generic netlink family's multicast group (asked of nlctrl)."""
-    request = _encoded(ctrlmsg(), GENL_ID_CTRL, NLM_F_REQUEST, 1, {"cmd": CTRL_CMD_GETFAMILY, "version": 1},
+    request = encoded(ctrlmsg(), GENL_ID_CTRL, NLM_F_REQUEST, 1, {"cmd": CTRL_CMD_GETFAMILY, "version": 1},
                        [("CTRL_ATTR_FAMILY_NAME", family)])
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC) as sock:
         sock.send(request)

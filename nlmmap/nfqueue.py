@@ -12,7 +12,7 @@ from pyroute2.netlink import nla
 from pyroute2.netlink.nfnetlink import NFNL_SUBSYS_QUEUE, nfgen_msg
 
 from nlmmap.abi import RingRequest
-from nlmmap.messages import NETLINK_NETFILTER, NLM_F_ACK, NLM_F_REQUEST, ack_error
+from nlmmap.messages import NETLINK_NETFILTER, NLM_F_ACK, NLM_F_REQUEST, ack_error, encoded
 from nlmmap.netns import netlink_socket
 from nlmmap.ring import NLMSG_ERROR, message_type, split_messages
 from nlmmap.tx import Rings, open_rings
@@ -84,14 +84,8 @@ def nf_queue_to(queue: int) -> int:
 def queue_message(msg: int, queue: int, attrs: Attrs, seq: int = 0, flags: int = NLM_F_REQUEST) -> bytes:
     """One nfnetlink_queue message of type msg for the queue."""
     message = nfqnl_config_msg() if msg == NFQNL_MSG_CONFIG else nfqnl_msg()
-    message["nfgen_family"] = socket.AF_UNSPEC
-    message["res_id"] = queue
-    message["attrs"] = attrs
-    message["header"]["type"] = NFNL_SUBSYS_QUEUE << 8 | msg
-    message["header"]["flags"] = flags
-    message["header"]["sequence_number"] = seq
-    message.encode()
-    return bytes(message.data)
+    return encoded(message, NFNL_SUBSYS_QUEUE << 8 | msg, flags, seq,
+                   {"nfgen_family": socket.AF_UNSPEC, "res_id": queue}, attrs)
 
 
 def verdict(queue: int, packet_id: int, verdict: int, mark: int | None = None,

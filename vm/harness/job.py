@@ -42,6 +42,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from harness import report, suites
 from harness.results import BASE_BOOTS, PERF_AGAIN, PERF_BOOT, tap_document
@@ -52,6 +53,8 @@ from harness.results import BASE_BOOTS, PERF_AGAIN, PERF_BOOT, tap_document
 # belong to the series' MAINTAINERS section in the tree.
 MAINTAINERS_SECTION = "NETLINK MEMORY-MAPPED RINGS"
 SELFTESTS = "tools/testing/selftests/net"
+# what a background build gives (Job.built)
+T = TypeVar("T")
 # Folders and flavour a caller may set; the harness's own tests build fake
 # trees and must never see the real ones.
 PIPELINE_VARIABLES = ("TREE", "KBUILD", "RESULTS", "BUILD", "FLAVOUR", "SERIES", "KCONFIG_IGNORE")
@@ -94,7 +97,7 @@ class Job:
         self.python = str(venv / "bin" / "python3")
         self.perf_cpus = env.get("PERF_VM_CPUS") or "4"
         # the kernels the perf boot and the base judgement need, built one
-        # after the other beside the boots (start_builds)
+        # after the other in the background (start_builds)
         self.builder = ThreadPoolExecutor(max_workers=1)
         self.perf_build: Future[int] | None = None
         self.base_build: Future[str] | None = None
@@ -297,19 +300,20 @@ class Job:
         assert self.perf_build is not None
         return self.base_kernel() if self.perf_build.result() == 0 else ""
 
-    def built(self, build: Future[int] | Future[str]) -> int | str:
-        """What a background build gave; a build that raised counts as not built."""
+    @staticmethod
+    def built(build: Future[T], not_built: T) -> T:
+        """What a background build gave; a build that raised gives not_built."""
         try:
             return build.result()
         except Exception as error:  # noqa: BLE001 - any failure of the build is "did not build"
             log(f"a kernel build raised {error!r}")
-            return 1 if build is self.perf_build else ""
+            return not_built
 
     def perf_boot(self, chosen: list[suites.Suite]) -> None:
         perf = self.results / PERF_BOOT
         if self.perf_build is None:
             self.perf_build = self.builder.submit(self.perf_kernel)
-        if self.built(self.perf_build):
+        if self.built(self.perf_build, 1):
             why = f"the performance kernel did not build: see {self.results}/perf-kernel.log"
             log(why)
             for suite in chosen:
@@ -319,7 +323,7 @@ class Job:
             # the perf boot's timing checks are judged against base boots
             # that run alone: this one does too
             log("waiting for the base kernel's build before the perf boot")
-            self.built(self.base_build)
+            self.built(self.base_build, "")
         self.boot(perf, [s.request or s.name for s in chosen], self.perf_env())
         for suite in chosen:
             raw = perf / suite.output
@@ -368,8 +372,8 @@ class Job:
             return
         if self.base_build is None:
             self.base_build = self.builder.submit(self.base_kernel)
-        base = self.built(self.base_build)
-        if not isinstance(base, str) or not base:
+        base = self.built(self.base_build, "")
+        if not base:
             log(f"the base kernel did not build (see {self.results}/base-kernel.log): "
                 f"{suite.name}'s failures stand")
             return
