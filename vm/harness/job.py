@@ -16,13 +16,14 @@ The results layout (RESULTS, default build/results):
   perf/                   the performance kernel's boot (its suites' raw
                           results; a judged suite's TAP becomes
                           <suite>.patched.tap here and its verdict <suite>.tap)
-  perf-kernel.log, base-kernel.log
-                          the builds of the performance and the base kernel,
+  perf-kernel.log, nommap-kernel.log
+                          the builds of the performance kernel and of the
+                          nommap kernel (the same with CONFIG_NETLINK_MMAP=n),
                           in the background beside the host suites (stopped
                           while the test kernel boots)
-  base/, base2/           boots of the bare base kernel for that judgement
+  nommap/, nommap2/       boots of the nommap kernel for that judgement
   perf2/                  a second boot of the performance kernel, when two
-                          base boots do not explain a failure
+                          nommap boots do not explain a failure
   summary.txt, summary.json  harness.report's verdict
 
 Everything lands in RESULTS; the summary is printed last and the exit
@@ -45,7 +46,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from harness import report, suites
-from harness.results import BASE_BOOTS, PERF_AGAIN, PERF_BOOT, tap_document
+from harness.results import NOMMAP_BOOTS, PERF_AGAIN, PERF_BOOT, tap_document
 
 # checkpatch asks "does MAINTAINERS need updating?" (FILE_PATH_CHANGES) for
 # every patch that creates a file and does not touch MAINTAINERS itself.  The
@@ -55,6 +56,8 @@ MAINTAINERS_SECTION = "NETLINK MEMORY-MAPPED RINGS"
 SELFTESTS = "tools/testing/selftests/net"
 # what a background build gives (Job.built)
 T = TypeVar("T")
+# judged_against: the performance kernel with CONFIG_NETLINK_MMAP=n (vm/flavours.sh)
+NOMMAP = "nommap"
 # Folders and flavour a caller may set; the harness's own tests build fake
 # trees and must never see the real ones.
 PIPELINE_VARIABLES = ("TREE", "KBUILD", "RESULTS", "BUILD", "FLAVOUR", "SERIES", "KCONFIG_IGNORE")
@@ -96,11 +99,11 @@ class Job:
             self.env["PYTHONPATH"] = ":".join(paths)
         self.python = str(venv / "bin" / "python3")
         self.perf_cpus = env.get("PERF_VM_CPUS") or "4"
-        # the kernels the perf boot and the base judgement need, built one
-        # after the other in the background (start_builds)
+        # the kernels the perf boot and the nommap judgement need, built one
+        # after the other in the background (start_builds); exit statuses
         self.builder = ThreadPoolExecutor(max_workers=1)
         self.perf_build: Future[int] | None = None
-        self.base_build: Future[str] | None = None
+        self.nommap_build: Future[int] | None = None
         self.running: list[subprocess.Popen[str]] = []
         self.lock = threading.Lock()
         self.resumed = threading.Condition(self.lock)
@@ -162,22 +165,13 @@ class Job:
                 self.signal_builds(signal.SIGCONT)
                 self.resumed.notify_all()
 
-    def perf_kernel(self) -> int:
-        """vm/build-kernel.sh for the perf flavour, its output in perf-kernel.log."""
-        status, out = self.background([str(self.root / "vm/build-kernel.sh")], self.build_env("perf"),
-                                      "perf-kernel.log")
-        with (self.results / "perf-kernel.log").open("a") as log_file:
+    def kernel(self, flavour: str) -> int:
+        """vm/build-kernel.sh for a flavour, its output in <flavour>-kernel.log."""
+        status, out = self.background([str(self.root / "vm/build-kernel.sh")], self.build_env(flavour),
+                                      f"{flavour}-kernel.log")
+        with (self.results / f"{flavour}-kernel.log").open("a") as log_file:
             log_file.write(out)
         return status
-
-    def base_kernel(self) -> str:
-        """The bare base kernel's folder, built once and cached
-        (vm/base-kernel.sh), its output in base-kernel.log; "" when it did
-        not build."""
-        status, out = self.background([str(self.root / "vm/base-kernel.sh")], self.build_env("base-perf"),
-                                      "base-kernel.log")
-        lines = out.strip().splitlines()
-        return lines[-1] if status == 0 and lines else ""
 
     def stop_builds(self) -> None:
         """The job is over (or stopped): a build still queued or running is
@@ -282,23 +276,25 @@ class Job:
                 "VM_TCG_THREAD": "single"}
 
     def start_builds(self, in_perf: list[suites.Suite]) -> None:
-        """The performance kernel, then the base when a suite is judged
-        against it, built in the background from the start of the job:
-        beside the host suites, stopped during the test kernel's boot, and
-        waited for by the perf boot.  The base is built before it is known
-        to be needed (most emulated nft_queue runs need it); it is cached,
-        so this happens once per base."""
+        """The performance kernel, then the nommap kernel when a suite is
+        judged against it, built in the background from the start of the
+        job: beside the host suites, stopped during the test kernel's boot,
+        and waited for by the perf boot.  The nommap kernel is built before
+        it is known to be needed (most emulated nft_queue runs need it);
+        from a copy of the perf kernel's folder it costs a few compiles and
+        a link."""
         if not in_perf:
             return
         log(f"building the performance kernel in the background (log: {self.results}/perf-kernel.log)")
-        self.perf_build = self.builder.submit(self.perf_kernel)
-        if any(s.judged_against == "base" for s in in_perf):
-            self.base_build = self.builder.submit(self.base_if_perf_built)
+        self.perf_build = self.builder.submit(self.kernel, "perf")
+        if any(s.judged_against == NOMMAP for s in in_perf):
+            self.nommap_build = self.builder.submit(self.nommap_if_perf_built)
 
-    def base_if_perf_built(self) -> str:
-        # the base is only worth building for a perf kernel that boots
+    def nommap_if_perf_built(self) -> int:
+        # it starts from the perf kernel's folder, and is only worth
+        # building for a perf kernel that boots
         assert self.perf_build is not None
-        return self.base_kernel() if self.perf_build.result() == 0 else ""
+        return self.kernel(NOMMAP) if self.perf_build.result() == 0 else 1
 
     @staticmethod
     def built(build: Future[T], not_built: T) -> T:
@@ -312,18 +308,18 @@ class Job:
     def perf_boot(self, chosen: list[suites.Suite]) -> None:
         perf = self.results / PERF_BOOT
         if self.perf_build is None:
-            self.perf_build = self.builder.submit(self.perf_kernel)
+            self.perf_build = self.builder.submit(self.kernel, "perf")
         if self.built(self.perf_build, 1):
             why = f"the performance kernel did not build: see {self.results}/perf-kernel.log"
             log(why)
             for suite in chosen:
                 (self.results / f"{suite.name}.tap").write_text(tap_document([f"not ok 1 {why}"]))
             return
-        if self.base_build is not None:
-            # the perf boot's timing checks are judged against base boots
+        if self.nommap_build is not None:
+            # the perf boot's timing checks are judged against nommap boots
             # that run alone: this one does too
-            log("waiting for the base kernel's build before the perf boot")
-            self.built(self.base_build, "")
+            log("waiting for the nommap kernel's build before the perf boot")
+            self.built(self.nommap_build, 1)
         self.boot(perf, [s.request or s.name for s in chosen], self.perf_env())
         for suite in chosen:
             raw = perf / suite.output
@@ -332,11 +328,11 @@ class Job:
             target = self.results / (f"{suite.name}.patched.tap" if suite.judged_against else suite.output)
             shutil.move(raw, target)
         for suite in chosen:
-            if suite.judged_against and suite.judged_against != "base":
+            if suite.judged_against and suite.judged_against != NOMMAP:
                 self.judge_in_boot(suite)
         for suite in chosen:
-            if suite.judged_against == "base":
-                self.judge_against_base(suite)
+            if suite.judged_against == NOMMAP:
+                self.judge_against_nommap(suite)
 
     def basediff(self, args: list[str], verdict: Path) -> None:
         with verdict.open("w") as out:
@@ -356,13 +352,14 @@ class Job:
         else:
             shutil.copy(patched, self.results / f"{suite.name}.tap")
 
-    def judge_against_base(self, suite: suites.Suite) -> None:
-        """The patched kernel must do as well as the bare base (same config,
-        same vCPUs): under emulation some checks fail on the base too.
-        Timing varies between boots, so when that judgement fails the base is
-        booted once more and both base runs count; when it still fails, the
-        patched kernel is booted once more and a check must fail on both
-        patched runs (harness.basediff)."""
+    def judge_against_nommap(self, suite: suites.Suite) -> None:
+        """The series must do as well with the rings as with them compiled
+        out (the nommap kernel: the same config otherwise, the same vCPUs):
+        under emulation some checks fail either way.  Timing varies between
+        boots, so when that judgement fails the nommap kernel is booted once
+        more and both runs count; when it still fails, the performance
+        kernel is booted once more and a check must fail on both of its runs
+        (harness.basediff)."""
         patched = self.results / f"{suite.name}.patched.tap"
         verdict = self.results / f"{suite.name}.tap"
         if not patched.is_file():
@@ -370,32 +367,33 @@ class Job:
         shutil.copy(patched, verdict)
         if not failed(patched):
             return
-        if self.base_build is None:
-            self.base_build = self.builder.submit(self.base_kernel)
-        base = self.built(self.base_build, "")
-        if not base:
-            log(f"the base kernel did not build (see {self.results}/base-kernel.log): "
+        if self.nommap_build is None:
+            self.nommap_build = self.builder.submit(self.kernel, NOMMAP)
+        if self.built(self.nommap_build, 1):
+            log(f"the nommap kernel did not build (see {self.results}/nommap-kernel.log): "
                 f"{suite.name}'s failures stand")
             return
-        base_env = {"TREE": "", "KBUILD": base, "VM_CPUS": self.perf_cpus, "VM_TCG_THREAD": "single"}
-        bases: list[str] = []
-        for run in BASE_BOOTS:
-            if self.boot(self.results / run, [suite.name], base_env):
-                log(f"the base kernel run failed; see {self.results / run}")
-            bases.append(str(self.results / run / suite.output))
-            self.basediff([*bases, str(patched)], verdict)
+        reference = ["--reference", "the series with CONFIG_NETLINK_MMAP=n"]
+        nommap_env = {"TREE": "", "KBUILD": "", "FLAVOUR": NOMMAP, "VM_CPUS": self.perf_cpus,
+                      "VM_TCG_THREAD": "single"}
+        runs: list[str] = []
+        for run in NOMMAP_BOOTS:
+            if self.boot(self.results / run, [suite.name], nommap_env):
+                log(f"the nommap kernel's run failed; see {self.results / run}")
+            runs.append(str(self.results / run / suite.output))
+            self.basediff([*reference, *runs, str(patched)], verdict)
             if not failed(verdict):
                 return
-            if run == BASE_BOOTS[0]:
-                log("judged against one base run: failures; booting the base once more")
+            if run == NOMMAP_BOOTS[0]:
+                log("judged against one nommap run: failures; booting the nommap kernel once more")
         # Still failing: a regression fails again, a missed timeout seldom
-        # does.  A check counts against the series only when it failed on
+        # does.  A check counts against the rings only when it failed on
         # both patched runs.
-        log("judged against two base runs: failures; booting the patched kernel once more")
+        log("judged against two nommap runs: failures; booting the performance kernel once more")
         again = self.results / PERF_AGAIN
         if self.boot(again, [suite.name], self.perf_env()):
             log(f"the second patched run failed; see {again}")
-        self.basediff(["--again", str(again / suite.output), *bases, str(patched)], verdict)
+        self.basediff([*reference, "--again", str(again / suite.output), *runs, str(patched)], verdict)
 
     # --- the job --------------------------------------------------------------
 

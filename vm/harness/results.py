@@ -13,11 +13,11 @@ _TAP_RESULT = re.compile(r"^(?P<ok>ok|not ok)\s+(?P<num>\d+)\s*-?\s*(?P<desc>[^#
                          r"\s*(#\s*(?P<dir>SKIP|TODO|XFAIL)\S*\s*(?P<reason>.*))?$", re.I)
 # The results folder's boots (harness.job writes them, harness.report judges
 # their kernel logs and VM status): the test kernel's in the folder itself,
-# the performance kernel's, and its second run when two boots of the bare
-# base (not judged: no series) do not explain a failure.
+# the performance kernel's, and its second run when two boots of the nommap
+# kernel (not judged: the reference) do not explain a failure.
 PERF_BOOT = "perf"
 PERF_AGAIN = "perf2"
-BASE_BOOTS = ("base", "base2")
+NOMMAP_BOOTS = ("nommap", "nommap2")
 JUDGED_BOOTS = ("", PERF_BOOT, PERF_AGAIN)
 
 _TAP_PLAN = re.compile(r"^1\.\.(\d+)")

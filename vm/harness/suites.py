@@ -61,9 +61,10 @@ class Suite:
     where: Where
     runner: Runner
     about: str
-    # "base": a failure is judged against the bare base kernel booted with
-    # the same config (harness.basediff); another suite's name: against
-    # that suite in the same boot
+    # "nommap": a failure is judged against the nommap kernel (the same
+    # kernel with CONFIG_NETLINK_MMAP=n, vm/flavours.sh) booted the same way
+    # (harness.basediff); another suite's name: against that suite in the
+    # same boot
     judged_against: str = ""
     # what the guest runner is asked for, when not the name ("pytest:A,B")
     request: str = ""
@@ -104,7 +105,7 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in (
           "pytests/replays/"),
     Suite("nft_queue", "perf", ShellSelftest(NETFILTER, "nft_queue.sh"),
           "the upstream nfqueue selftest, unchanged, on the performance kernel (its timeouts are "
-          "not met under KASAN)", judged_against="base"),
+          "not met under KASAN)", judged_against="nommap"),
     Suite("nft_queue_ring", "perf", ShellSelftest(NETFILTER, "nft_queue.sh", (("NF_QUEUE_RING", "1"),)),
           "the same with every nf_queue listener on the rings", judged_against="nft_queue"),
     Suite("nfq_smp", "perf", Pytest(("pytests/test_nfq_ring.py",), ("-k", "test_ring_order_is_packet_id_order")),

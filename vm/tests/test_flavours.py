@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOW = 'source vm/lib.sh; printf "%s\\n" "$TREE" "$KBUILD" "${FRAGMENTS[*]}" "$SERIES" "$KCONFIG_IGNORE"'
+SHOW = ('source vm/lib.sh; printf "%s\\n" "$TREE" "$KBUILD" "${FRAGMENTS[*]}" "$SERIES" "$KCONFIG_IGNORE" '
+        '"$SEED" "$PROGRAMS"')
 
 
 def flavour(name: str | None, **env: str) -> subprocess.CompletedProcess[str]:
@@ -29,14 +30,17 @@ def settings(name: str | None, **env: str) -> list[str]:
 
 TEST_FRAGMENT = f"{ROOT}/vm/kernel.config"
 PERF_FRAGMENTS = f"{TEST_FRAGMENT} {ROOT}/vm/kernel-perf.config"
+NOMMAP_FRAGMENTS = f"{PERF_FRAGMENTS} {ROOT}/vm/kernel-nommap.config"
 
 
 @pytest.mark.parametrize("name, expected", [
-    (None, ["/b/linux", "/b/kbuild", TEST_FRAGMENT, "series", ""]),
-    ("test", ["/b/linux", "/b/kbuild", TEST_FRAGMENT, "series", ""]),
-    ("perf", ["/b/linux", "/b/kbuild-perf", PERF_FRAGMENTS, "series", ""]),
-    ("base", ["/b/base/linux", "/b/base/kbuild", TEST_FRAGMENT, "none", "CONFIG_NETLINK_MMAP"]),
-    ("base-perf", ["/b/base/linux", "/b/base/kbuild-perf", PERF_FRAGMENTS, "none", "CONFIG_NETLINK_MMAP"]),
+    (None, ["/b/linux", "/b/kbuild", TEST_FRAGMENT, "series", "", "", "1"]),
+    ("test", ["/b/linux", "/b/kbuild", TEST_FRAGMENT, "series", "", "", "1"]),
+    ("nommap", ["/b/linux", "/b/kbuild-nommap", NOMMAP_FRAGMENTS, "series", "", "/b/kbuild-perf", "0"]),
+    ("perf", ["/b/linux", "/b/kbuild-perf", PERF_FRAGMENTS, "series", "", "", "1"]),
+    ("base", ["/b/base/linux", "/b/base/kbuild", TEST_FRAGMENT, "none", "CONFIG_NETLINK_MMAP", "", "1"]),
+    ("base-perf", ["/b/base/linux", "/b/base/kbuild-perf", PERF_FRAGMENTS, "none", "CONFIG_NETLINK_MMAP", "",
+                   "1"]),
 ])
 def test_everything_follows_from_the_name(name: str | None, expected: list[str]) -> None:
     assert settings(name) == expected
@@ -45,13 +49,15 @@ def test_everything_follows_from_the_name(name: str | None, expected: list[str])
 def test_an_override_applies_to_test_and_perf_only() -> None:
     assert settings("perf", KBUILD="/mutant")[1] == "/mutant"
     assert settings("base-perf", KBUILD="/mutant", TREE="/other")[:2] == ["/b/base/linux", "/b/base/kbuild-perf"]
+    # the judging kernel follows another tree but never builds in a caller's folder
+    assert settings("nommap", KBUILD="/mutant", TREE="/other")[:2] == ["/other", "/b/kbuild-nommap"]
 
 
 def test_the_bare_base_in_the_test_folders_may_lack_the_series_option() -> None:
-    assert settings("test", SERIES="none")[3:] == ["none", "CONFIG_NETLINK_MMAP"]
+    assert settings("test", SERIES="none")[3:5] == ["none", "CONFIG_NETLINK_MMAP"]
 
 
 def test_an_unknown_flavour_is_refused_with_the_list() -> None:
     proc = flavour("debug")
     assert proc.returncode != 0
-    assert "FLAVOUR must be one of test perf base base-perf, not 'debug'" in proc.stderr
+    assert "FLAVOUR must be one of test perf nommap base base-perf, not 'debug'" in proc.stderr

@@ -34,13 +34,12 @@ class ScriptedJob(job.Job):
         self.outcomes = outcomes
         self.boots: list[tuple[str, tuple[str, ...], str]] = []
         self.envs: list[Mapping[str, str]] = []
-        # boots and builds in the order they ran; builds' exit statuses
+        # boots and builds in the order they ran; builds' exit statuses by flavour
         self.events: list[str] = []
-        self.perf_builds: list[int] = []
-        self.base_folder = "/cache/base-kernel/key"
+        self.statuses: dict[str, int] = {}
 
     def boot(self, results_dir: Path, names: list[str], env: Mapping[str, str]) -> int:
-        self.boots.append((results_dir.name, tuple(names), env.get("KBUILD", "")))
+        self.boots.append((results_dir.name, tuple(names), env.get("FLAVOUR", "")))
         self.events.append(f"boot {results_dir.name}")
         self.envs.append(env)
         results_dir.mkdir(parents=True, exist_ok=True)
@@ -48,57 +47,57 @@ class ScriptedJob(job.Job):
             (results_dir / suites.lookup(name).output).write_text(self.outcomes[name].pop(0))
         return 0
 
-    def perf_kernel(self) -> int:
-        self.events.append("build perf")
-        return self.perf_builds.pop(0) if self.perf_builds else 0
-
-    def base_kernel(self) -> str:
-        self.events.append("build base")
-        return self.base_folder
+    def kernel(self, flavour: str) -> int:
+        self.events.append(f"build {flavour}")
+        return self.statuses.get(flavour, 0)
 
 
-def judge_nft_queue(tmp_path: Path, outcomes: list[str]) -> tuple[ScriptedJob, results.SuiteResult]:
+def judge_nft_queue(tmp_path: Path, outcomes: list[str], nommap_status: int = 0
+                    ) -> tuple[ScriptedJob, results.SuiteResult]:
     scripted = ScriptedJob(tmp_path, {"nft_queue": outcomes})
+    scripted.statuses[job.NOMMAP] = nommap_status
     scripted.results.mkdir(parents=True)
+    scripted.start_builds([suites.SUITES["nft_queue"]])
     scripted.perf_boot([suites.SUITES["nft_queue"]])
     verdict = results.parse_tap("nft_queue", (scripted.results / "nft_queue.tap").read_text())
     return scripted, verdict
 
 
-def test_a_pass_needs_no_base_boot(tmp_path: Path) -> None:
+def test_a_pass_needs_no_nommap_boot(tmp_path: Path) -> None:
     scripted, verdict = judge_nft_queue(tmp_path, [tap(OK_A, OK_B)])
     assert [b[0] for b in scripted.boots] == ["perf"]
     assert verdict.ok and len(verdict.passed) == 2
 
 
-def test_a_failure_the_base_shares_is_a_skip_after_one_base_boot(tmp_path: Path) -> None:
+def test_a_failure_the_nommap_kernel_shares_is_a_skip_after_one_boot(tmp_path: Path) -> None:
     scripted, verdict = judge_nft_queue(tmp_path, [tap(OK_A, FAIL_B), tap(OK_A, FAIL_B)])
-    assert scripted.boots == [("perf", ("nft_queue",), ""), ("base", ("nft_queue",), "/cache/base-kernel/key")]
+    assert scripted.boots == [("perf", ("nft_queue",), "perf"), ("nommap", ("nft_queue",), "nommap")]
     assert verdict.ok and verdict.skipped
+    assert "CONFIG_NETLINK_MMAP=n" in verdict.skipped[0][1], "the skip says what it was judged against"
 
 
-def test_the_second_base_boot_counts_too(tmp_path: Path) -> None:
+def test_the_second_nommap_boot_counts_too(tmp_path: Path) -> None:
     scripted, verdict = judge_nft_queue(tmp_path, [tap(OK_A, FAIL_B), tap(OK_A, OK_B), tap(OK_A, FAIL_B)])
-    assert [b[0] for b in scripted.boots] == ["perf", "base", "base2"]
+    assert [b[0] for b in scripted.boots] == ["perf", "nommap", "nommap2"]
     assert verdict.ok and verdict.skipped
 
 
 def test_a_failure_on_both_patched_boots_fails(tmp_path: Path) -> None:
     scripted, verdict = judge_nft_queue(
         tmp_path, [tap(OK_A, FAIL_B), tap(OK_A, OK_B), tap(OK_A, OK_B), tap(OK_A, FAIL_B)])
-    assert [b[0] for b in scripted.boots] == ["perf", "base", "base2", "perf2"]
-    assert scripted.boots[-1][2] == ""  # the performance kernel again, not the base
+    assert [b[0] for b in scripted.boots] == ["perf", "nommap", "nommap2", "perf2"]
+    assert scripted.boots[-1][2] == "perf"  # the performance kernel again, not the nommap kernel
     assert not verdict.ok and verdict.failed
     # every boot: 4 vCPUs on single-threaded TCG, never the test kernel's folders
     for boot, env in zip(scripted.boots, scripted.envs, strict=True):
-        assert (env["VM_CPUS"], env["VM_TCG_THREAD"], env["TREE"]) == ("4", "single", ""), boot
-        assert env.get("FLAVOUR") == ("perf" if boot[0].startswith("perf") else None), boot
+        assert (env["VM_CPUS"], env["VM_TCG_THREAD"], env["TREE"], env["KBUILD"]) == ("4", "single", "", ""), boot
+        assert env["FLAVOUR"] == ("perf" if boot[0].startswith("perf") else "nommap"), boot
 
 
 def test_a_failure_the_second_patched_boot_does_not_repeat_is_a_skip(tmp_path: Path) -> None:
     scripted, verdict = judge_nft_queue(
         tmp_path, [tap(OK_A, FAIL_B), tap(OK_A, OK_B), tap(OK_A, OK_B), tap(OK_A, OK_B)])
-    assert [b[0] for b in scripted.boots] == ["perf", "base", "base2", "perf2"]
+    assert [b[0] for b in scripted.boots] == ["perf", "nommap", "nommap2", "perf2"]
     assert verdict.ok and verdict.skipped
 
 
@@ -113,6 +112,7 @@ def test_ring_mode_is_judged_against_socket_mode_in_the_same_boot(tmp_path: Path
     scripted = ScriptedJob(tmp_path / "again", {"nft_queue": [tap(OK_A, FAIL_B), tap(OK_A, FAIL_B)],
                                                 "nft_queue_ring": [tap(OK_A, FAIL_B)]})
     scripted.results.mkdir(parents=True)
+    scripted.start_builds([suites.SUITES["nft_queue"]])
     scripted.perf_boot([suites.SUITES["nft_queue"], suites.SUITES["nft_queue_ring"]])
     ring = results.parse_tap("nft_queue_ring", (scripted.results / "nft_queue_ring.tap").read_text())
     assert ring.ok and ring.skipped, "a check socket mode fails in the same boot is a skip"
@@ -128,25 +128,20 @@ def test_a_job_boots_each_kernel_once_for_its_suites(tmp_path: Path) -> None:
     assert (scripted.results / "nfq_smp.xml").is_file(), "a perf suite's XML is judged with the others"
 
 
-def test_the_perf_and_base_kernels_build_from_the_start_of_the_job(tmp_path: Path) -> None:
+def test_the_perf_and_nommap_kernels_build_from_the_start_of_the_job(tmp_path: Path) -> None:
     outcomes = {"kselftest": [tap(OK_A)], "nft_queue": [tap(OK_A, FAIL_B)] * 2, "nfq_smp": [tap(OK_A)]}
     scripted = ScriptedJob(tmp_path, outcomes)
     started = threading.Event()
-    build_perf = scripted.perf_kernel
+    build = scripted.kernel
 
-    def slow_perf_kernel() -> int:
+    def slow_kernel(flavour: str) -> int:
         started.set()
-        time.sleep(0.2)  # still building when the test boot starts
-        return build_perf()
+        # perf: still building when the test boot starts; nommap: a perf
+        # boot that does not wait for it comes first
+        time.sleep(0.2 if flavour == "perf" else 0.3)
+        return build(flavour)
 
-    build_base = scripted.base_kernel
-
-    def slow_base_kernel() -> str:
-        time.sleep(0.3)  # a perf boot that does not wait for it comes first
-        return build_base()
-
-    scripted.perf_kernel = slow_perf_kernel  # type: ignore[method-assign]
-    scripted.base_kernel = slow_base_kernel  # type: ignore[method-assign]
+    scripted.kernel = slow_kernel  # type: ignore[method-assign]
     boot = scripted.boot
 
     def boot_after_start(results_dir: Path, names: list[str], env: Mapping[str, str]) -> int:
@@ -157,8 +152,9 @@ def test_the_perf_and_base_kernels_build_from_the_start_of_the_job(tmp_path: Pat
     outcomes["nfq_smp"] = ['<testsuite tests="1"><testcase classname="t" name="order"/></testsuite>']
     scripted.run(["kselftest", "nft_queue", "nfq_smp"])
     assert scripted.events[0] == "boot results", "the test boot does not wait for the perf kernel"
-    # the base is built before the perf boot, whose timing checks it judges
-    assert scripted.events[1:] == ["build perf", "build base", "boot perf", "boot base"]
+    # the nommap kernel (from the perf kernel's folder) is built before the
+    # perf boot, whose timing checks it judges
+    assert scripted.events[1:] == ["build perf", "build nommap", "boot perf", "boot nommap"]
 
 
 def test_a_build_is_stopped_while_the_test_kernel_boots(tmp_path: Path) -> None:
@@ -168,9 +164,9 @@ def test_a_build_is_stopped_while_the_test_kernel_boots(tmp_path: Path) -> None:
         '<testsuite tests="1"><testcase classname="t" name="order"/></testsuite>']})
     building = threading.Event()
 
-    def short_build() -> int:
+    def short_build(flavour: str) -> int:
         building.set()
-        return scripted.background(["sleep", "0.5"], dict(os.environ), "perf-kernel.log")[0]
+        return scripted.background(["sleep", "0.5"], dict(os.environ), f"{flavour}-kernel.log")[0]
 
     def host_suite() -> None:  # the build starts beside it
         assert building.wait(5)
@@ -188,7 +184,7 @@ def test_a_build_is_stopped_while_the_test_kernel_boots(tmp_path: Path) -> None:
             states.append(stat.read_text().split(")")[1].split()[0] if proc.poll() is None else "ended")
         return boot(results_dir, names, env)
 
-    scripted.perf_kernel = short_build  # type: ignore[method-assign]
+    scripted.kernel = short_build  # type: ignore[method-assign]
     scripted.checkpatch = host_suite  # type: ignore[method-assign]
     scripted.boot = watching_boot  # type: ignore[method-assign]
     assert scripted.run(["checkpatch", "kselftest", "nfq_smp"]) == 0
@@ -204,25 +200,21 @@ def test_a_job_without_perf_suites_builds_no_kernel(tmp_path: Path) -> None:
 
 def test_a_perf_kernel_that_does_not_build_fails_its_suites_without_a_boot(tmp_path: Path) -> None:
     scripted = ScriptedJob(tmp_path, {"nft_queue": []})
-    scripted.perf_builds = [2]
+    scripted.statuses["perf"] = 2
     assert scripted.run(["nft_queue"]) != 0
-    assert scripted.events == ["build perf"], "no boot, and no base for a perf kernel that did not build"
+    assert scripted.events == ["build perf"], "no boot, and no nommap kernel for a perf kernel that did not build"
     verdict = (scripted.results / "nft_queue.tap").read_text()
     assert "not ok 1 the performance kernel did not build: see" in verdict and "perf-kernel.log" in verdict
-    # the queued base build, run to its end, builds nothing either
+    # the queued nommap build, run to its end, builds nothing either
     again = ScriptedJob(tmp_path / "again", {})
-    again.perf_builds = [2]
+    again.statuses["perf"] = 2
     again.start_builds([suites.SUITES["nft_queue"]])
     again.builder.shutdown(wait=True)
     assert again.events == ["build perf"]
 
 
-def test_a_base_that_does_not_build_leaves_the_failure_standing(tmp_path: Path) -> None:
-    scripted = ScriptedJob(tmp_path, {"nft_queue": [tap(OK_A, FAIL_B)]})
-    scripted.base_folder = ""
-    scripted.results.mkdir(parents=True)
-    scripted.perf_boot([suites.SUITES["nft_queue"]])
-    verdict = results.parse_tap("nft_queue", (scripted.results / "nft_queue.tap").read_text())
+def test_a_nommap_kernel_that_does_not_build_leaves_the_failure_standing(tmp_path: Path) -> None:
+    scripted, verdict = judge_nft_queue(tmp_path, [tap(OK_A, FAIL_B)], nommap_status=2)
     assert [b[0] for b in scripted.boots] == ["perf"] and not verdict.ok
 
 
@@ -233,16 +225,16 @@ def test_a_stopped_job_ends_its_background_build(tmp_path: Path) -> None:
     scripted = ScriptedJob(tmp_path, {"nfq_smp": []})
     building = threading.Event()
 
-    def endless_build() -> int:
+    def endless_build(flavour: str) -> int:
         building.set()
-        return scripted.background(["sleep", "60"], dict(os.environ), "perf-kernel.log")[0]
+        return scripted.background(["sleep", "60"], dict(os.environ), f"{flavour}-kernel.log")[0]
 
     def broken_suite() -> None:
         assert building.wait(5)
         time.sleep(0.2)  # the build's process has started
         raise RuntimeError("the suite broke")
 
-    scripted.perf_kernel = endless_build  # type: ignore[method-assign]
+    scripted.kernel = endless_build  # type: ignore[method-assign]
     scripted.checkpatch = broken_suite  # type: ignore[method-assign]
     start = time.monotonic()
     with pytest.raises(RuntimeError, match="the suite broke"):
@@ -314,7 +306,7 @@ def test_every_suite_has_a_runner() -> None:
             assert hasattr(job.Job, suite.name.replace("-", "_").removesuffix("_all")), suite.name
         else:
             assert hasattr(Guest, suite.name), suite.name
-        assert suite.judged_against in ("", "base", *suites.SUITES), suite.name
+        assert suite.judged_against in ("", job.NOMMAP, *suites.SUITES), suite.name
 
 
 def test_make_runs_the_groups_of_the_table() -> None:
