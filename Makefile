@@ -56,7 +56,7 @@ demo: kernel
 	@$(VM)/job.sh demo
 
 # the suites of each group: vm/harness/suites.py (CHECK, SERIES_CHECK)
-# the job builds the performance and base kernels itself, in the background
+# the job builds the performance and nommap kernels itself, in the background
 # beside the host suites (never beside a boot)
 check: kernel
 	@$(VM)/job.sh check

@@ -2,8 +2,9 @@
 # The bare base kernel (no series) with the same config, built once and
 # cached; prints the directory to boot (vm/run.sh takes it as KBUILD).
 #
-# Used to judge upstream selftests that cannot fully pass under emulation:
-# the patched kernel must do at least as well as this one.  The cache key
+# The benchmark's reference (make bench: the same workloads on the base).
+# make check judges the upstream selftests against the nommap flavour
+# instead, which costs a few compiles where this is a build.  The cache key
 # covers everything that shapes the binary: the base commit, the config
 # fragment and the virtme-ng version (its minimal config).
 set -euo pipefail

@@ -10,14 +10,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 [[ -f $TREE/Makefile ]] || die "no kernel tree at $TREE: run 'make tree' first"
-# A flavour with a SEED (vm/flavours.sh) starts as a copy of that build
-# folder: the config then differs in a few options and make compiles only
-# what they reach.  Without the copy every object would miss ccache's direct
-# mode (autoconf.h differs) and cost a preprocessor run.
-if [[ -n $SEED && -f $SEED/.config ]]; then
-	log "copying $SEED to $KBUILD (only what the $FLAVOUR config changes is compiled again)"
-	rsync -a --delete "$SEED/" "$KBUILD/"
-fi
+seed_build_folder "$SEED" "$KBUILD"
 mkdir -p "$KBUILD" "$CCACHE_DIR"
 
 # The fragments merged into one file, in order: merge_config.sh and the
@@ -52,8 +45,8 @@ printf 'build_seconds=%s\nccache_hits=%s\nrelease=%s\n' "$secs" "$hits" \
 log "kernel $(cat "$KBUILD/include/config/kernel.release") built in ${secs}s (ccache hits $hits)"
 
 # User-space programs the guest runs (the guest sees the host's files); a
-# flavour without PROGRAMS shares them with the test kernel's build of the
-# same tree, which may be using them while this build runs.
+# flavour without PROGRAMS boots with those its seed's build made in the
+# same tree.
 ((PROGRAMS)) || exit 0
 nfdir="$TREE/tools/testing/selftests/net/netfilter"
 for prog in nf_queue connect_close; do

@@ -24,19 +24,20 @@
 #
 # TREE and KBUILD from the environment replace the test or perf flavour's
 # folder for one run (a mutant kernel, another tree), and SERIES=none builds
-# either without the series; nommap takes a caller's TREE but always builds
-# in its own folder, and the base flavours always use their own folders, so
-# a caller's override never leaks into them.
+# either without the series; nommap and the base flavours always use their
+# own folders (nommap starts from perf's and shares its programs), so a
+# caller's override never leaks into them.
 
 FLAVOURS=(test perf nommap base base-perf)
 
 # Set TREE, KBUILD, FRAGMENTS, SERIES, KCONFIG_IGNORE, SEED and PROGRAMS for
-# flavour $1 (lib.sh sets BUILD first).  SEED and PROGRAMS are read by vm/build-kernel.sh.
-# shellcheck disable=SC2153,SC2034
+# flavour $1 (lib.sh sets BUILD first).
+# shellcheck disable=SC2153
 use_flavour() {
 	local fragments=("$ROOT/vm/kernel.config") suffix=
-	SEED=''
-	PROGRAMS=1
+	# read by vm/build-kernel.sh
+	# shellcheck disable=SC2034
+	SEED='' PROGRAMS=1
 	case $1 in
 	test | base) ;;
 	perf | base-perf)
@@ -55,12 +56,12 @@ use_flavour() {
 		SERIES=none
 		KCONFIG_IGNORE=CONFIG_NETLINK_MMAP
 	elif [[ $1 == nommap ]]; then
-		TREE=${TREE:-$BUILD/linux}
+		TREE=$BUILD/linux
 		KBUILD=$BUILD/kbuild$suffix
 		SERIES=series
 		KCONFIG_IGNORE=
-		SEED=$BUILD/kbuild-perf
-		PROGRAMS=0
+		# shellcheck disable=SC2034
+		SEED=$BUILD/kbuild-perf PROGRAMS=0
 	else
 		TREE=${TREE:-$BUILD/linux}
 		KBUILD=${KBUILD:-$BUILD/kbuild$suffix}
@@ -68,6 +69,7 @@ use_flavour() {
 		KCONFIG_IGNORE=
 		[[ $SERIES == series ]] || KCONFIG_IGNORE=CONFIG_NETLINK_MMAP
 	fi
+	# shellcheck disable=SC2034 # read by the scripts that source lib.sh
 	FRAGMENTS=("${fragments[@]}")
 	FLAVOUR=$1
 	export FLAVOUR SERIES KCONFIG_IGNORE

@@ -36,6 +36,27 @@ copy_bootable_kernel() { # kbuild destination
 	cp "$1/include/config/kernel.release" "$2/include/config/"
 }
 
+# A flavour with a SEED (vm/flavours.sh) starts as a copy of that build
+# folder: its config then differs in a few options and make compiles only
+# what they reach.  Without the copy every object would miss ccache's direct
+# mode (autoconf.h differs) and cost a preprocessor run.  The seed's kernel
+# goes: a build that fails or is stopped must not leave the seed's kernel
+# bootable under this flavour's name.
+seed_build_folder() { # seed kbuild
+	if [[ -z $1 ]]; then
+		return 0
+	fi
+	[[ $1 != "$2" ]] || die "a build folder cannot be its own seed: $1"
+	if [[ ! -f $1/.config ]]; then
+		log "no build in $1 to start from: $2 builds from scratch"
+		return 0
+	fi
+	log "copying $1 to $2 (only what the $FLAVOUR config changes is compiled again)"
+	mkdir -p "$2"
+	rsync -a --delete "$1/" "$2/" || die "cannot copy $1 to $2"
+	rm -f "$2/arch/x86/boot/bzImage" "$2/vmlinux" "$2/nlmmap-build.txt"
+}
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

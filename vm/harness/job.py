@@ -47,6 +47,7 @@ from typing import TypeVar
 
 from harness import report, suites
 from harness.results import NOMMAP_BOOTS, PERF_AGAIN, PERF_BOOT, tap_document
+from harness.suites import NOMMAP
 
 # checkpatch asks "does MAINTAINERS need updating?" (FILE_PATH_CHANGES) for
 # every patch that creates a file and does not touch MAINTAINERS itself.  The
@@ -56,8 +57,6 @@ MAINTAINERS_SECTION = "NETLINK MEMORY-MAPPED RINGS"
 SELFTESTS = "tools/testing/selftests/net"
 # what a background build gives (Job.built)
 T = TypeVar("T")
-# judged_against: the performance kernel with CONFIG_NETLINK_MMAP=n (vm/flavours.sh)
-NOMMAP = "nommap"
 # Folders and flavour a caller may set; the harness's own tests build fake
 # trees and must never see the real ones.
 PIPELINE_VARIABLES = ("TREE", "KBUILD", "RESULTS", "BUILD", "FLAVOUR", "SERIES", "KCONFIG_IGNORE")
@@ -288,6 +287,7 @@ class Job:
         log(f"building the performance kernel in the background (log: {self.results}/perf-kernel.log)")
         self.perf_build = self.builder.submit(self.kernel, "perf")
         if any(s.judged_against == NOMMAP for s in in_perf):
+            log(f"then the nommap kernel (log: {self.results}/nommap-kernel.log)")
             self.nommap_build = self.builder.submit(self.nommap_if_perf_built)
 
     def nommap_if_perf_built(self) -> int:
@@ -374,8 +374,7 @@ class Job:
                 f"{suite.name}'s failures stand")
             return
         reference = ["--reference", "the series with CONFIG_NETLINK_MMAP=n"]
-        nommap_env = {"TREE": "", "KBUILD": "", "FLAVOUR": NOMMAP, "VM_CPUS": self.perf_cpus,
-                      "VM_TCG_THREAD": "single"}
+        nommap_env = dict(self.perf_env(), FLAVOUR=NOMMAP)
         runs: list[str] = []
         for run in NOMMAP_BOOTS:
             if self.boot(self.results / run, [suite.name], nommap_env):

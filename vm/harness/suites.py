@@ -12,9 +12,11 @@ in harness.guest or harness.job.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 Where = Literal["host", "test", "perf"]
+# judged_against: the performance kernel with CONFIG_NETLINK_MMAP=n (vm/flavours.sh)
+NOMMAP: Final = "nommap"
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in (
           "pytests/replays/"),
     Suite("nft_queue", "perf", ShellSelftest(NETFILTER, "nft_queue.sh"),
           "the upstream nfqueue selftest, unchanged, on the performance kernel (its timeouts are "
-          "not met under KASAN)", judged_against="nommap"),
+          "not met under KASAN)", judged_against=NOMMAP),
     Suite("nft_queue_ring", "perf", ShellSelftest(NETFILTER, "nft_queue.sh", (("NF_QUEUE_RING", "1"),)),
           "the same with every nf_queue listener on the rings", judged_against="nft_queue"),
     Suite("nfq_smp", "perf", Pytest(("pytests/test_nfq_ring.py",), ("-k", "test_ring_order_is_packet_id_order")),

@@ -25,19 +25,19 @@ def test_same_failure_as_base_is_a_skip_with_reason() -> None:
                  "FAIL: Expected 10 packets total, but got 0\n", 1)
     assert res.ok
     assert len(res.passed) == 2
-    assert res.skipped and "unpatched base kernel too" in res.skipped[0][1]
+    assert res.skipped and "reference kernel too" in res.skipped[0][1]
 
 
 def test_new_failure_fails() -> None:
     res = judged("PASS: ns1-Qw12er can reach ns2-Ty34ui\nFAIL: ip: drop\n", 1)
-    assert res.failed == ["ip: drop (passes on the unpatched base kernel)"]
+    assert res.failed == ["ip: drop (passes on the reference kernel)"]
     assert not res.ok
 
 
 def test_check_passing_on_base_but_never_reached_fails() -> None:
     res = judged("PASS: ns1-Qw12er can reach ns2-Ty34ui\n", 139)
     assert not res.ok
-    assert "ip: drop (passes on the unpatched base kernel, never reached on the patched one)" in res.failed
+    assert "ip: drop (passes on the reference kernel, never reached on the patched one)" in res.failed
 
 
 def test_patched_passing_more_than_base_is_fine() -> None:
@@ -55,7 +55,7 @@ PATCHED_AS_USUAL = "PASS: ns1-Qw12er can reach ns2-Ty34ui\nPASS: ip: drop\nFAIL:
 def test_a_lucky_base_alone_fails_the_usual_patched_run() -> None:
     res = judged(PATCHED_AS_USUAL, 1, [LUCKY_BASE])
     assert not res.ok
-    assert "tcp forward (passes on the unpatched base kernel, never reached on the patched one)" in res.failed
+    assert "tcp forward (passes on the reference kernel, never reached on the patched one)" in res.failed
 
 
 def test_a_second_base_run_that_fails_too_makes_it_a_skip() -> None:
@@ -63,14 +63,14 @@ def test_a_second_base_run_that_fails_too_makes_it_a_skip() -> None:
     assert res.ok, res.failed
     assert len(res.passed) == 2
     reasons = dict(res.skipped)
-    assert "unpatched base kernel too" in reasons["Expected 10 packets total, but got 0"]
-    assert "not reached on a run of the unpatched base kernel either" in reasons["Expected and received 10"]
-    assert "not reached on a run of the unpatched base kernel either" in reasons["tcp forward"]
+    assert "reference kernel too" in reasons["Expected 10 packets total, but got 0"]
+    assert "not reached on a run of the reference kernel either" in reasons["Expected and received 10"]
+    assert "not reached on a run of the reference kernel either" in reasons["tcp forward"]
 
 
 def test_a_check_every_base_run_passes_still_counts() -> None:
     res = judged("PASS: ns1-Qw12er can reach ns2-Ty34ui\n", 139, [LUCKY_BASE, BASE])
-    assert "ip: drop (passes on the unpatched base kernel, never reached on the patched one)" in res.failed
+    assert "ip: drop (passes on the reference kernel, never reached on the patched one)" in res.failed
 
 
 def test_an_incomplete_base_run_fails_only_when_no_base_run_finished() -> None:
@@ -79,7 +79,7 @@ def test_an_incomplete_base_run_fails_only_when_no_base_run_finished() -> None:
     assert not judged(PATCHED_AS_USUAL, 1, [incomplete]).ok
     res = judged(PATCHED_AS_USUAL, 1, [incomplete, BASE])
     assert res.ok, res.failed
-    assert any("run 1 of the unpatched base kernel incomplete" in name for name, _ in res.skipped)
+    assert any("run 1 of the reference kernel incomplete" in name for name, _ in res.skipped)
 
 
 def test_the_reference_is_named() -> None:
@@ -132,14 +132,14 @@ def test_a_check_that_passes_on_a_second_patched_run_is_a_skip() -> None:
 
 def test_a_check_that_fails_on_every_patched_run_still_fails() -> None:
     res = judged_again(PATCHED_AS_USUAL + "FAIL: tcp and nfqueue in forward chain (duration: 5s)\n")
-    assert res.failed == ["tcp and nfqueue in forward chain (duration: 4s) (passes on the unpatched base kernel)"]
+    assert res.failed == ["tcp and nfqueue in forward chain (duration: 4s) (passes on the reference kernel)"]
 
 
 def test_a_second_patched_run_does_not_hide_another_regression() -> None:
     again = "PASS: ns1-Qw12er can reach ns2-Ty34ui\nFAIL: ip: drop\nPASS: tcp and nfqueue in forward chain\n"
     res = results.parse_tap("nft_queue", basediff.compare(
         [BASE], run("PASS: ns1-Qw12er can reach ns2-Ty34ui\nFAIL: ip: drop\n", 1), again=[run(again, 1)]))
-    assert res.failed == ["ip: drop (passes on the unpatched base kernel)"]
+    assert res.failed == ["ip: drop (passes on the reference kernel)"]
 
 
 def test_command_line_takes_further_patched_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -175,7 +175,7 @@ def test_a_failure_message_printed_by_both_patched_runs_fails() -> None:
     res = results.parse_tap("nft_queue", basediff.compare(bases, run(PATCHED_AS_USUAL + REQUEUE_FAIL, 1),
                                                           again=[run(PATCHED_AS_USUAL + REQUEUE_FAIL, 1)]))
     assert not res.ok
-    assert "lost packets during requeue?! (not reached on the unpatched base kernel)" in res.failed
+    assert "lost packets during requeue?! (not reached on the reference kernel)" in res.failed
 
 
 def test_an_unfinished_second_run_explains_nothing() -> None:
@@ -184,4 +184,4 @@ def test_an_unfinished_second_run_explains_nothing() -> None:
     assert unfinished.error
     res = results.parse_tap("nft_queue", basediff.compare(bases, run(PATCHED_AS_USUAL + REQUEUE_FAIL, 1),
                                                           again=[unfinished]))
-    assert "lost packets during requeue?! (not reached on the unpatched base kernel)" in res.failed
+    assert "lost packets during requeue?! (not reached on the reference kernel)" in res.failed

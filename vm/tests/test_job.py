@@ -213,6 +213,13 @@ def test_a_perf_kernel_that_does_not_build_fails_its_suites_without_a_boot(tmp_p
     assert again.events == ["build perf"]
 
 
+def test_a_nommap_kernel_is_built_when_a_failure_needs_it_and_none_was_queued(tmp_path: Path) -> None:
+    scripted = ScriptedJob(tmp_path, {"nft_queue": [tap(OK_A, FAIL_B), tap(OK_A, FAIL_B)]})
+    scripted.results.mkdir(parents=True)
+    scripted.perf_boot([suites.SUITES["nft_queue"]])
+    assert scripted.events == ["build perf", "boot perf", "build nommap", "boot nommap"]
+
+
 def test_a_nommap_kernel_that_does_not_build_leaves_the_failure_standing(tmp_path: Path) -> None:
     scripted, verdict = judge_nft_queue(tmp_path, [tap(OK_A, FAIL_B)], nommap_status=2)
     assert [b[0] for b in scripted.boots] == ["perf"] and not verdict.ok

@@ -114,9 +114,10 @@ def test_vm_that_never_came_up_fails(tmp_path: Path) -> None:
     assert "no kernel log came back from the guest" in problems
 
 
-@pytest.mark.parametrize("boot", ["perf", "perf2"])
-def test_performance_kernel_boots_are_judged_too(tmp_path: Path, boot: str) -> None:
-    """A splat or a failed VM in a perf/ or perf2/ boot fails the job like the main boot's."""
+@pytest.mark.parametrize("boot", ["perf", "perf2", "nommap", "nommap2"])
+def test_performance_and_nommap_kernel_boots_are_judged_too(tmp_path: Path, boot: str) -> None:
+    """A splat or a failed VM in a perf/, perf2/ or nommap boot fails the job like the main boot's
+    (the nommap kernel carries the series' code that the option does not gate)."""
     results_dir = make_results(tmp_path)
     perf = results_dir / boot
     perf.mkdir()
