@@ -10,12 +10,15 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from nlmmap.abi import NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_VALID, RingRequest, ring_stats
+from nlmmap.guestinfo import expected
 from nlmmap.messages import NETLINK_NETFILTER
 from nlmmap.netns import inside, ip, netlink_socket
 from nlmmap.nfqueue import (
@@ -376,3 +379,57 @@ def test_bypass_once_the_daemon_is_gone(nfq_netns: str, make_queue: Callable[...
             queue_counters(nfq_netns, 1)
     finally:
         bypass_receiver.close()
+
+
+@pytest.fixture
+def nf_queue_program() -> Path:
+    """The netfilter selftest's nf_queue, built by vm/build-kernel.sh from the tree."""
+    program = Path(expected("NLMMAP_TREE")) / "tools/testing/selftests/net/netfilter/nf_queue"
+    assert os.access(program, os.X_OK), f"{program} is not built (vm/build-kernel.sh builds it)"
+    return program
+
+
+def wait_for_user_drops(netns: str, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    while (drops := queue_counters(netns, 0)["user_dropped"]) == 0:
+        assert time.monotonic() < deadline, "no overrun: the listener's buffer never filled"
+        time.sleep(0.1)
+    return drops
+
+
+@pytest.mark.parametrize("ring", [False, True], ids=["socket", "ring"])
+def test_nf_queue_program_goes_on_after_an_overrun(nfq_netns: str, receiver: socket.socket,
+                                                   nf_queue_program: Path, ring: bool) -> None:
+    """The selftest's nf_queue (nft_queue.sh runs it in both modes), stopped
+    while 1000 packets are queued to it: its ring and receive buffer fill,
+    the rest are user drops and the socket has ENOBUFS pending.  Resumed, it
+    must verdict what was queued and end at its -t timeout, as in socket
+    mode (a ring mode that ignores the pending error spins in poll()).  The
+    packets it counts are the ones that arrive."""
+    args = ["ip", "netns", "exec", nfq_netns, str(nf_queue_program), "-c", "-t", "3"] + (["-R"] if ring else [])
+    daemon = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        # one packet through it: it is bound and in its receive loop
+        assert all(wait_child(pid) == 0 for pid in send_flows(nfq_netns, 1, 1, [64]))
+        assert len(received(receiver, 1)) == 1
+        os.kill(daemon.pid, signal.SIGSTOP)
+        # four sockets, so that no sender blocks on its send buffer alone
+        pids = send_flows(nfq_netns, 4, 250, [64])
+        wait_for_user_drops(nfq_netns)
+        os.kill(daemon.pid, signal.SIGCONT)
+        assert all(wait_child(pid) == 0 for pid in pids)
+        try:
+            output, _ = daemon.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("nf_queue did not end within 60 s of the overrun: its -t 3 timeout never fired")
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert daemon.returncode == 0, output
+    counted = int(output.split(" packets total")[0].split()[-1])
+    assert 1 < counted < 1001, output
+    assert len(received(receiver, counted - 1)) == counted - 1
+    receiver.settimeout(1)
+    with pytest.raises(socket.timeout):
+        receiver.recv(1 << 16)
