@@ -389,12 +389,17 @@ def nf_queue_program() -> Path:
     return program
 
 
-def wait_for_user_drops(netns: str, timeout: float = 60) -> int:
+def wait_for_counter(netns: str, name: str, why: str, timeout: float = 60) -> None:
+    """Until queue 0's counter `name` is non-zero (a fresh queue's are 0)."""
     deadline = time.monotonic() + timeout
-    while (drops := queue_counters(netns, 0)["user_dropped"]) == 0:
-        assert time.monotonic() < deadline, "no overrun: the listener's buffer never filled"
+    while True:
+        try:
+            if queue_counters(netns, 0)[name]:
+                return
+        except LookupError:
+            pass  # not bound yet
+        assert time.monotonic() < deadline, why
         time.sleep(0.1)
-    return drops
 
 
 @pytest.mark.parametrize("ring", [False, True], ids=["socket", "ring"])
@@ -409,13 +414,15 @@ def test_nf_queue_program_goes_on_after_an_overrun(nfq_netns: str, receiver: soc
     args = ["ip", "netns", "exec", nfq_netns, str(nf_queue_program), "-c", "-t", "3"] + (["-R"] if ring else [])
     daemon = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        # one packet through it: it is bound and in its receive loop
+        # bound (a packet before that would be dropped), then one packet
+        # through it: it is in its receive loop
+        wait_for_counter(nfq_netns, "portid", "nf_queue did not bind queue 0")
         assert all(wait_child(pid) == 0 for pid in send_flows(nfq_netns, 1, 1, [64]))
         assert len(received(receiver, 1)) == 1
         os.kill(daemon.pid, signal.SIGSTOP)
         # four sockets, so that no sender blocks on its send buffer alone
         pids = send_flows(nfq_netns, 4, 250, [64])
-        wait_for_user_drops(nfq_netns)
+        wait_for_counter(nfq_netns, "user_dropped", "no overrun: the listener's buffer never filled")
         os.kill(daemon.pid, signal.SIGCONT)
         assert all(wait_child(pid) == 0 for pid in pids)
         try:
