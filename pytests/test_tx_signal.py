@@ -175,12 +175,11 @@ def test_interrupted_multicast_frame_is_reported(full_receiver: tuple[socket.soc
         listener.close()
 
 
-def test_dontwait_does_not_wait_for_another_sender(full_receiver: tuple[socket.socket, socket.socket, TxRing],
-                                                   alarm_handler: Callable[[bool], None]) -> None:
-    """A blocking send waits for its full receiver with the TX ring held; a
-    MSG_DONTWAIT send meanwhile fails with EAGAIN at once, and a blocking
-    one is interruptible (EINTR), neither taking a frame."""
-    receiver, sender, tx = full_receiver
+@pytest.fixture
+def another_sender(full_receiver: tuple[socket.socket, socket.socket, TxRing]) -> Iterator[threading.Thread]:
+    """A thread whose blocking send waits for the full receiver with the TX
+    ring held (the first frame taken, SIGALRM blocked); joined after."""
+    receiver, _, tx = full_receiver
 
     def send_all() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # the alarms are the main thread's
@@ -188,12 +187,27 @@ def test_dontwait_does_not_wait_for_another_sender(full_receiver: tuple[socket.s
 
     blocked = threading.Thread(target=send_all)
     blocked.start()
-    deadline = time.monotonic() + 10
-    while tx.statuses()[0] != NL_MMAP_STATUS_UNUSED:
-        assert time.monotonic() < deadline, "the first send took no frame"
-        time.sleep(0.05)
-    time.sleep(0.3)
-    assert blocked.is_alive(), "the first send did not wait for the full receiver"
+    try:
+        deadline = time.monotonic() + 10
+        while tx.statuses()[0] != NL_MMAP_STATUS_UNUSED:
+            assert time.monotonic() < deadline, "the first send took no frame"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert blocked.is_alive(), "the first send did not wait for the full receiver"
+        yield blocked
+    finally:
+        _seqs(receiver)  # let it finish whatever the test left
+        blocked.join()
+
+
+def test_dontwait_does_not_wait_for_another_sender(full_receiver: tuple[socket.socket, socket.socket, TxRing],
+                                                   another_sender: threading.Thread,
+                                                   alarm_handler: Callable[[bool], None]) -> None:
+    """While another send of the socket waits for its full receiver with the
+    TX ring held, a MSG_DONTWAIT send fails with EAGAIN at once, and a
+    blocking one is interruptible (EINTR without SA_RESTART), neither taking
+    a frame."""
+    receiver, sender, tx = full_receiver
     statuses = tx.statuses()
 
     alarm_handler(False)  # a safety net: without it a waiting call would hang the test
@@ -210,12 +224,34 @@ def test_dontwait_does_not_wait_for_another_sender(full_receiver: tuple[socket.s
     assert (ret, errno.errorcode.get(err)) == (-1, "EINTR")
     assert tx.statuses() == statuses, "a send that got no ring took frames"
 
-    seqs: list[int] = []
-    receiver.settimeout(1.0)
-    while blocked.is_alive() or len(seqs) < TX.frame_nr:
-        try:
-            seqs.append(message_seq(receiver.recv(1 << 16)))
-        except TimeoutError:
-            assert time.monotonic() < deadline + 20, f"stuck after {seqs}"
-    blocked.join()
-    assert seqs == list(range(1, TX.frame_nr + 1))
+    assert _seqs(receiver) == list(range(1, TX.frame_nr + 1))
+
+
+def test_wait_for_another_sender_restarts_under_sa_restart(
+        full_receiver: tuple[socket.socket, socket.socket, TxRing], another_sender: threading.Thread) -> None:
+    """A blocking send that waits for another send of the socket has taken
+    no frame: a signal whose handler has SA_RESTART restarts it, as it
+    restarts a send waiting for its receiver.  It returns once the other
+    send is done (0: that one sent every frame)."""
+    receiver, sender, tx = full_receiver
+    read_fd, write_fd = os.pipe()
+    child = _drain_later(receiver, 1.5, write_fd)
+    os.close(write_fd)
+    signals: list[int] = []
+    old = signal.signal(signal.SIGALRM, lambda number, _: signals.append(number))
+    try:
+        signal.siginterrupt(signal.SIGALRM, False)
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        ret, err = raw_send(sender, address_of(receiver))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert signals == [signal.SIGALRM], "the alarm did not come during the send"
+    assert ret == 0, \
+        f"the send waiting for another sender returned {ret} ({errno.errorcode.get(err, err)}) under SA_RESTART"
+    another_sender.join(timeout=30)  # it let go of the ring before its call returned
+    assert not another_sender.is_alive()
+    assert tx.statuses() == [NL_MMAP_STATUS_UNUSED] * TX.frame_nr
+    assert wait_child(child) == 0
+    with os.fdopen(read_fd, "rb") as pipe:
+        assert json.loads(pipe.read()) == list(range(1, TX.frame_nr + 1))

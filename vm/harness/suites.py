@@ -46,7 +46,6 @@ class ShellSelftest:
 
     folder: str
     script: str
-    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,8 +107,9 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in (
     Suite("nft_queue", "perf", ShellSelftest(NETFILTER, "nft_queue.sh"),
           "the upstream nfqueue selftest, unchanged, on the performance kernel (its timeouts are "
           "not met under KASAN)", judged_against=NOMMAP),
-    Suite("nft_queue_ring", "perf", ShellSelftest(NETFILTER, "nft_queue.sh", (("NF_QUEUE_RING", "1"),)),
-          "the same with every nf_queue listener on the rings", judged_against="nft_queue"),
+    Suite("nft_queue_ring", "perf", ShellSelftest(NETFILTER, "nft_queue_ring.sh"),
+          "nft_queue.sh again with every nf_queue listener on the rings (patch 5's wrapper)",
+          judged_against="nft_queue"),
     Suite("nfq_smp", "perf", Pytest(("pytests/test_nfq_ring.py",), ("-k", "test_ring_order_is_packet_id_order")),
           "the nfqueue ordering test with PERF_VM_CPUS (default 4) vCPUs"),
     Suite("profile", "perf", Special(),
