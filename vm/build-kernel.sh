@@ -54,6 +54,16 @@ for prog in nf_queue connect_close; do
 		die "cannot build $nfdir/$prog.c (libmnl-dev installed?)"
 done
 
+# The net fix's selftest (patches/net), alone: the net folder's Makefile
+# builds every net selftest.  Its program also runs on the bare base (suite
+# mcast_filter_unfixed), from this tree.
+mfdir="$TREE/tools/testing/selftests/net"
+if [[ -f $mfdir/netlink_mcast_filter.c ]]; then
+	gcc -Wall -O2 -I"$TREE/tools/testing/selftests" -isystem "$KBUILD/usr/include" \
+		-o "$mfdir/netlink_mcast_filter" "$mfdir/netlink_mcast_filter.c" ||
+		die "cannot build $mfdir/netlink_mcast_filter.c"
+fi
+
 # The series' own selftests, with their kselftest Makefile (the bare base
 # has none).
 mmdir="$TREE/tools/testing/selftests/net/netlink_mmap"

@@ -57,6 +57,27 @@ seed_build_folder() { # seed kbuild
 	rm -f "$2/arch/x86/boot/bzImage" "$2/vmlinux" "$2/nlmmap-build.txt"
 }
 
+# patches/ holds two series, applied in this order: the fix for the net
+# tree (patches/net/, the tree's branch "net" ends there) and the RFC on top
+# of it.  Each is exported with netdev's subject prefix for its tree.
+# shellcheck disable=SC2034 # read by tree.sh and series.sh
+NET_PREFIX="PATCH net"
+# shellcheck disable=SC2034
+RFC_PREFIX="RFC PATCH net-next"
+# The patch files of a series folder in order (the cover letter, 0000-*, is
+# not a commit).
+series_patches() { # folder
+	[[ -d $1 ]] || return 0
+	find "$1" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-*' | sort
+}
+# git format-patch with the fixed options that make an unchanged tree
+# export byte for byte the same files on any machine (zero From hashes, no
+# signature, index lines of a fixed length).
+format_patches() { # tree range outdir prefix [format-patch options...]
+	git -C "$1" format-patch -q --numbered --zero-commit --no-signature --abbrev=12 --subject-prefix="$4" \
+		-o "$3" "${@:5}" "$2" >/dev/null
+}
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

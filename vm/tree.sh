@@ -1,5 +1,7 @@
 #!/bin/bash
-# Make $TREE a git tree of the base with patches/*.patch applied by `git am`.
+# Make $TREE a git tree of the base with patches/net/*.patch (the net fix,
+# ending at branch "net") and then patches/*.patch (the RFC) applied by
+# `git am`.
 #
 # Base: Debian's linux-source (vm/base.pin), unpacked once into a cached git
 # repository with one deterministic base commit; or KSRC=/path/to/tree, any
@@ -13,14 +15,11 @@ source "$(dirname "$0")/lib.sh"
 PATCHES=${PATCHES:-$ROOT/patches}
 SERIES=${SERIES:-series}
 BASE_BRANCH=base
+# the last commit of the net fix (patches/net), the base when there is none
+NET_BRANCH=net
 # Fixed identity and dates: the base commit, and so every patch commit on top
 # of it, gets the same hash on every machine.
 export GIT_COMMITTER_NAME=nlmmap GIT_COMMITTER_EMAIL=nlmmap@localhost
-
-series_patches() {
-	# The cover letter (0000-*) is not a commit.
-	find "$PATCHES" -maxdepth 1 -name '[0-9][0-9][0-9][0-9]-*.patch' ! -name '0000-*' | sort
-}
 
 commit_all() { # message
 	git add -A -f
@@ -76,15 +75,19 @@ else
 	base_ref=$(git -C "$base_repo" rev-parse "$BASE_BRANCH")
 fi
 
-# The series exported from $TREE, for comparison with patches/.
+# Both series exported from $TREE, for comparison with patches/.
 tree_matches_patches() {
-	local tmp
+	local tmp ours theirs
+	git -C "$TREE" rev-parse -q --verify "$NET_BRANCH" >/dev/null || return 1
+	git -C "$TREE" merge-base --is-ancestor "$NET_BRANCH" HEAD || return 1
 	tmp=$(mktemp -d)
-	git -C "$TREE" format-patch -q --numbered --zero-commit --no-signature -o "$tmp" "$BASE_BRANCH..HEAD" >/dev/null
-	local ours theirs
-	ours=$(cd "$tmp" && cat ./*.patch 2>/dev/null | sha256sum)
+	mkdir "$tmp/net" "$tmp/rfc"
+	format_patches "$TREE" "$BASE_BRANCH..$NET_BRANCH" "$tmp/net" "$NET_PREFIX"
+	format_patches "$TREE" "$NET_BRANCH..HEAD" "$tmp/rfc" "$RFC_PREFIX"
+	ours=$(cat "$tmp"/net/*.patch "$tmp"/rfc/*.patch 2>/dev/null | sha256sum)
 	# shellcheck disable=SC2046
-	theirs=$(if [[ $SERIES == none ]]; then printf ''; else cat $(series_patches) /dev/null; fi | sha256sum)
+	theirs=$(if [[ $SERIES == none ]]; then printf ''; else
+		cat $(series_patches "$PATCHES/net") $(series_patches "$PATCHES") /dev/null; fi | sha256sum)
 	rm -rf "$tmp"
 	[[ $ours == "$theirs" ]]
 }
@@ -117,14 +120,23 @@ else
 	git -C "$TREE" branch -q -f "$BASE_BRANCH" "$base_ref"
 fi
 
-if [[ $SERIES != none ]]; then
+apply_series() { # folder
+	local patch
 	while IFS= read -r patch; do
 		if ! git -C "$TREE" am -q --committer-date-is-author-date "$patch" >/dev/null 2>"$BUILD/am.log"; then
 			git -C "$TREE" am --abort >/dev/null 2>&1 || true
 			sed 's/^/  /' "$BUILD/am.log" >&2
-			die "patch does not apply: patches/$(basename "$patch") (on $base_ref)"
+			die "patch does not apply: patches/${patch#"$PATCHES/"} (on $base_ref)"
 		fi
-	done < <(series_patches)
+	done < <(series_patches "$1")
+}
+
+if [[ $SERIES != none ]]; then
+	apply_series "$PATCHES/net"
+	git -C "$TREE" branch -q -f "$NET_BRANCH" HEAD
+	apply_series "$PATCHES"
+else
+	git -C "$TREE" branch -q -f "$NET_BRANCH" HEAD
 fi
 git -C "$TREE" rev-parse HEAD >"$TREE/.git/nlmmap-applied"
 log "tree ready: $TREE ($(git -C "$TREE" rev-list --count "$BASE_BRANCH..HEAD") patches on the base)"

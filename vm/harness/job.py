@@ -24,6 +24,9 @@ The results layout (RESULTS, default build/results):
   nommap/, nommap2/       boots of the nommap kernel for that judgement
   perf2/                  a second boot of the performance kernel, when two
                           nommap boots do not explain a failure
+  base/                   the bare base's boot (no series, no net fix): its
+                          suites' raw results, judged by harness.unfixed
+                          into <suite>.tap; base-kernel.log its build
   summary.txt, summary.json  harness.report's verdict
 
 Everything lands in RESULTS; the summary is printed last and the exit
@@ -46,14 +49,21 @@ from pathlib import Path
 from typing import TypeVar
 
 from harness import report, suites
-from harness.results import NOMMAP_BOOTS, PERF_AGAIN, PERF_BOOT, tap_document
+from harness.results import BASE_BOOT, NOMMAP_BOOTS, PERF_AGAIN, PERF_BOOT, tap_document
 from harness.suites import NOMMAP
 
 # checkpatch asks "does MAINTAINERS need updating?" (FILE_PATH_CHANGES) for
 # every patch that creates a file and does not touch MAINTAINERS itself.  The
 # question is answered instead of ignored: each file a patch creates must
-# belong to the series' MAINTAINERS section in the tree.
+# belong to its series' MAINTAINERS section in the tree (the net fix adds a
+# selftest to the networking maintainers' folder).
 MAINTAINERS_SECTION = "NETLINK MEMORY-MAPPED RINGS"
+NET_MAINTAINERS_SECTION = "NETWORKING [GENERAL]"
+# checkpatch also looks up the commit a Fixes: tag names, in the tree's
+# history; the base is Debian's source tarball, committed once, so it has
+# none ("Unknown commit id").  The id and subject of the net fix's tag were
+# checked against upstream history by hand (its commit message says how).
+CHECKPATCH_IGNORE = "FILE_PATH_CHANGES,UNKNOWN_COMMIT_ID"
 SELFTESTS = "tools/testing/selftests/net"
 # what a background build gives (Job.built)
 T = TypeVar("T")
@@ -67,8 +77,16 @@ def log(text: str) -> None:
 
 
 def series_patches(root: Path) -> list[Path]:
-    return sorted(p for p in (root / "patches").glob("[0-9][0-9][0-9][0-9]-*.patch")
-                  if not p.name.startswith("0000-"))
+    """Every patch in the order the tree applies them: the net fix
+    (patches/net/), then the RFC (patches/)."""
+    def folder(path: Path) -> list[Path]:
+        return sorted(p for p in path.glob("[0-9][0-9][0-9][0-9]-*.patch") if not p.name.startswith("0000-"))
+    return folder(root / "patches" / "net") + folder(root / "patches")
+
+
+def patch_name(root: Path, patch: Path) -> str:
+    """A patch as its path under patches/ (net/0001-... or 0001-...)."""
+    return str(patch.relative_to(root / "patches"))
 
 
 def created_files(patch: Path) -> list[str]:
@@ -103,6 +121,8 @@ class Job:
         self.builder = ThreadPoolExecutor(max_workers=1)
         self.perf_build: Future[int] | None = None
         self.nommap_build: Future[int] | None = None
+        # the cached bare base's folder, "" when it did not build
+        self.base_build: Future[str] | None = None
         self.running: list[subprocess.Popen[str]] = []
         self.lock = threading.Lock()
         self.resumed = threading.Condition(self.lock)
@@ -172,6 +192,19 @@ class Job:
             log_file.write(out)
         return status
 
+    def quiet_boot(self, results: Path, names: list[str], env: Mapping[str, str]) -> int:
+        """A boot with the background builds stopped (builds_paused)."""
+        with self.builds_paused():
+            return self.boot(results, names, env)
+
+    def base_kernel(self) -> str:
+        """vm/base-kernel.sh: the bare base kernel (base-perf flavour), built
+        once and cached; its folder, or "" when it did not build."""
+        status, out = self.background([str(self.root / "vm/base-kernel.sh")], self.build_env("base-perf"),
+                                      "base-kernel.log")
+        lines = out.strip().splitlines()
+        return lines[-1] if status == 0 and lines else ""
+
     def stop_builds(self) -> None:
         """The job is over (or stopped): a build still queued or running is
         one nothing waits for; it goes, with its compiler processes."""
@@ -203,13 +236,13 @@ class Job:
         lines = (self.results / "host.log").read_text(errors="replace").strip().splitlines()
         log(lines[-1] if lines else "host: no output")
 
-    def unmaintained(self, patch: Path) -> list[str]:
+    def unmaintained(self, patch: Path, section: str) -> list[str]:
         missing = []
         for path in created_files(patch):
             proc = subprocess.run(["perl", "scripts/get_maintainer.pl", "--no-git", "--no-git-fallback",
                                    "--sections", "-f", path], cwd=self.tree, stdin=subprocess.DEVNULL,
                                   capture_output=True, text=True, check=False)
-            if MAINTAINERS_SECTION not in proc.stdout.splitlines():
+            if section not in proc.stdout.splitlines():
                 missing.append(path)
         return missing
 
@@ -220,13 +253,15 @@ class Job:
         points = []
         for number, patch in enumerate(series_patches(self.root), 1):
             proc = subprocess.run(["perl", "scripts/checkpatch.pl", "--strict", "--terse", "--no-summary",
-                                   "--ignore", "FILE_PATH_CHANGES", str(patch)], cwd=self.tree,
+                                   "--ignore", CHECKPATCH_IGNORE, str(patch)], cwd=self.tree,
                                   capture_output=True, text=True, check=False)
-            missing = self.unmaintained(patch)
-            point = f"{'ok' if proc.returncode == 0 and not missing else 'not ok'} {number} {patch.name}"
+            name = patch_name(self.root, patch)
+            section = NET_MAINTAINERS_SECTION if name.startswith("net/") else MAINTAINERS_SECTION
+            missing = self.unmaintained(patch, section)
+            point = f"{'ok' if proc.returncode == 0 and not missing else 'not ok'} {number} {name}"
             if proc.returncode:
                 point += "".join(f"\n# {line}" for line in (proc.stdout + proc.stderr).splitlines())
-            point += "".join(f"\n# not in MAINTAINERS section {MAINTAINERS_SECTION}: {m}" for m in missing)
+            point += "".join(f"\n# not in MAINTAINERS section {section}: {m}" for m in missing)
             points.append(point)
         selftests = self.tree / SELFTESTS
         proc = subprocess.run(["diff", "-r", "-x", "rx_ring", "-x", "tx_ring", "-x", "README.md",
@@ -274,21 +309,25 @@ class Job:
         return {"TREE": "", "KBUILD": "", "FLAVOUR": "perf", "VM_CPUS": self.perf_cpus,
                 "VM_TCG_THREAD": "single"}
 
-    def start_builds(self, in_perf: list[suites.Suite]) -> None:
+    def start_builds(self, in_perf: list[suites.Suite], in_base: list[suites.Suite] | None = None) -> None:
         """The performance kernel, then the nommap kernel when a suite is
-        judged against it, built in the background from the start of the
-        job: beside the host suites, stopped during the test kernel's boot,
-        and waited for by the perf boot.  The nommap kernel is built before
-        it is known to be needed (most emulated nft_queue runs need it);
-        from a copy of the perf kernel's folder it costs a few compiles and
-        a link."""
-        if not in_perf:
-            return
-        log(f"building the performance kernel in the background (log: {self.results}/perf-kernel.log)")
-        self.perf_build = self.builder.submit(self.kernel, "perf")
-        if any(s.judged_against == NOMMAP for s in in_perf):
-            log(f"then the nommap kernel (log: {self.results}/nommap-kernel.log)")
-            self.nommap_build = self.builder.submit(self.nommap_if_perf_built)
+        judged against it, then the bare base when a suite runs there,
+        built in the background from the start of the job: beside the host
+        suites, stopped during every boot, and waited for by the boot that
+        needs them.  The nommap kernel is built before it is known to be
+        needed (most emulated nft_queue runs need it); from a copy of the
+        perf kernel's folder it costs a few compiles and a link.  The bare
+        base is cached (vm/base-kernel.sh): a build once per base and
+        config."""
+        if in_perf:
+            log(f"building the performance kernel in the background (log: {self.results}/perf-kernel.log)")
+            self.perf_build = self.builder.submit(self.kernel, "perf")
+            if any(s.judged_against == NOMMAP for s in in_perf):
+                log(f"then the nommap kernel (log: {self.results}/nommap-kernel.log)")
+                self.nommap_build = self.builder.submit(self.nommap_if_perf_built)
+        if in_base:
+            log(f"then the bare base kernel, unless cached (log: {self.results}/base-kernel.log)")
+            self.base_build = self.builder.submit(self.base_kernel)
 
     def nommap_if_perf_built(self) -> int:
         # it starts from the perf kernel's folder, and is only worth
@@ -320,7 +359,7 @@ class Job:
             # that run alone: this one does too
             log("waiting for the nommap kernel's build before the perf boot")
             self.built(self.nommap_build, 1)
-        self.boot(perf, [s.request or s.name for s in chosen], self.perf_env())
+        self.quiet_boot(perf, [s.request or s.name for s in chosen], self.perf_env())
         for suite in chosen:
             raw = perf / suite.output
             if not raw.is_file():
@@ -377,7 +416,7 @@ class Job:
         nommap_env = dict(self.perf_env(), FLAVOUR=NOMMAP)
         runs: list[str] = []
         for run in NOMMAP_BOOTS:
-            if self.boot(self.results / run, [suite.name], nommap_env):
+            if self.quiet_boot(self.results / run, [suite.name], nommap_env):
                 log(f"the nommap kernel's run failed; see {self.results / run}")
             runs.append(str(self.results / run / suite.output))
             self.basediff([*reference, *runs, str(patched)], verdict)
@@ -390,9 +429,32 @@ class Job:
         # both patched runs.
         log("judged against two nommap runs: failures; booting the performance kernel once more")
         again = self.results / PERF_AGAIN
-        if self.boot(again, [suite.name], self.perf_env()):
+        if self.quiet_boot(again, [suite.name], self.perf_env()):
             log(f"the second patched run failed; see {again}")
         self.basediff([*reference, "--again", str(again / suite.output), *runs, str(patched)], verdict)
+
+    def base_boot(self, chosen: list[suites.Suite]) -> None:
+        """The suites of the bare base (no series, no net fix): the fix's
+        selftest must fail there where the bug is (harness.unfixed).  The
+        programs are those the test kernel's build made in the series'
+        tree: the guest runs them from there (TREE of the perf flavour)."""
+        base = self.results / BASE_BOOT
+        if self.base_build is None:
+            self.base_build = self.builder.submit(self.base_kernel)
+        folder = self.built(self.base_build, "")
+        if not folder:
+            why = f"the bare base kernel did not build: see {self.results}/base-kernel.log"
+            log(why)
+            for suite in chosen:
+                (self.results / f"{suite.name}.tap").write_text(tap_document([f"not ok 1 {why}"]))
+            return
+        self.quiet_boot(base, [s.request or s.name for s in chosen],
+                        {"TREE": "", "KBUILD": folder, "FLAVOUR": "perf"})
+        for suite in chosen:
+            args = [str(base / suite.output), *suite.fails_unfixed]
+            if isinstance(suite.runner, suites.Kselftests):
+                args[:0] = [f"--program={p}={base / f'{suite.name}-{p}.tap'}" for p in suite.runner.programs]
+            self.harness_tool("unfixed", args, suite.name)
 
     # --- the job --------------------------------------------------------------
 
@@ -402,8 +464,9 @@ class Job:
         self.results.mkdir(parents=True)
         (self.results / "suites.txt").write_text("".join(f"{s.name}\n" for s in chosen))
         in_perf = [s for s in chosen if s.where == "perf"]
+        in_base = [s for s in chosen if s.where == "base"]
         try:
-            self.start_builds(in_perf)
+            self.start_builds(in_perf, in_base)
             for suite in chosen:
                 if suite.where != "host":
                     continue
@@ -416,6 +479,8 @@ class Job:
                 self.test_boot(in_test)
             if in_perf:
                 self.perf_boot(in_perf)
+            if in_base:
+                self.base_boot(in_base)
         finally:
             self.stop_builds()
         return report.main([str(self.results)])

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.seriescheck import git, series_commits
+from harness.seriescheck import git, series_commits, shown_name
 
 MMAP_ON = ("CONFIG_NETLINK_MMAP=y", "CONFIG_NETLINK_DIAG=y")
 MMAP_OFF = ("# CONFIG_NETLINK_MMAP is not set", "CONFIG_NETLINK_DIAG=y")
@@ -171,8 +171,9 @@ def build_selftests(target: Target, src: Path, out: Path, sources: list[str]) ->
     ok, output = proc.returncode == 0, proc.stdout + proc.stderr
     for source in sources:
         if ok and (src / source).exists():
+            # -I: the selftests' own headers (kselftest_harness.h), as lib.mk gives them
             proc = _run(["ccache", target.cc, target.selftests, "-Wall", "-O2", "-isystem", f"{out}/usr/include",
-                         "-c", f"{src}/{source}", "-o", f"{out}/selftest.o"])
+                         "-I", f"{src}/tools/testing/selftests", "-c", f"{src}/{source}", "-o", f"{out}/selftest.o"])
             ok, output = proc.returncode == 0, output + proc.stdout + proc.stderr
     return ok, diagnostics(output, src, out), output
 
@@ -277,7 +278,7 @@ def checkout(src: Path, commit: str) -> str:
 def run(tree: Path, base: str, patch_paths: list[Path], work: Path, targets: list[Target],
         whole: bool) -> tuple[str, bool]:
     commits = series_commits(tree, base, patch_paths)
-    names = [p.name for p in patch_paths]
+    names = [shown_name(p) for p in patch_paths]
     states = list(zip([base, *commits], ["base", *names], strict=True))
     if whole:
         states = [states[0], (commits[-1], f"{names[0]} .. {names[-1]} (the whole series)")]

@@ -18,6 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SELFTESTS = "tools/testing/selftests/"
+
+
+def shown_name(path: Path) -> str:
+    """A patch file as the reports name it: the net fix's as net/NNNN-..."""
+    return f"net/{path.name}" if path.parent.name == "net" else path.name
 LISTS = ("TEST_GEN_PROGS", "TEST_GEN_FILES", "TEST_PROGS", "TEST_FILES", "TEST_GEN_PROGS_EXTENDED")
 
 
@@ -43,7 +48,7 @@ class Patch:
                 files.append(current)
             elif line.startswith("new file mode") and current:
                 created.append(current)
-        return cls(path.name, author.group(1).strip() if author else "",
+        return cls(shown_name(path), author.group(1).strip() if author else "",
                    re.findall(r"^Signed-off-by: (.+)$", header, re.M), files, created)
 
 

@@ -2,7 +2,8 @@
 runs it and what it leaves in the results folder.
 
 The orchestrator (harness.job) dispatches by `where`: on the host, in the
-test kernel's boot, or in the performance kernel's boot.  The guest runner
+test kernel's boot, in the performance kernel's boot, or in a boot of the
+bare base.  The guest runner
 (harness.guest) runs a VM suite by its `runner`.  `make check` runs CHECK and
 `make series-check` SERIES_CHECK.  Adding a suite is one entry here (and a
 row in docs/testing.md); a new kind of runner is a class here and its branch
@@ -14,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-Where = Literal["host", "test", "perf"]
+# base: the bare base kernel (no series, no net fix), cached (vm/base-kernel.sh)
+Where = Literal["host", "test", "perf", "base"]
 # judged_against: the performance kernel with CONFIG_NETLINK_MMAP=n (vm/flavours.sh)
 NOMMAP: Final = "nommap"
 
@@ -69,6 +71,10 @@ class Suite:
     judged_against: str = ""
     # what the guest runner is asked for, when not the name ("pytest:A,B")
     request: str = ""
+    # on the bare base: the tests that must fail there (the bug a fix of
+    # the series removes is present and the test sees it); every other test
+    # must pass (harness.unfixed)
+    fails_unfixed: tuple[str, ...] = ()
 
     @property
     def output(self) -> str:
@@ -77,6 +83,8 @@ class Suite:
 
 
 NETFILTER = "tools/testing/selftests/net/netfilter"
+# the net fix's selftest (patches/net), built by vm/build-kernel.sh
+MCAST_FILTER = Kselftests("tree", "tools/testing/selftests/net", ("netlink_mcast_filter",))
 
 SUITES: dict[str, Suite] = {suite.name: suite for suite in (
     Suite("host", "host", Special(), "pytest of the harness itself (vm/tests), no VM"),
@@ -99,6 +107,13 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in (
           Kselftests("kbuild", "kselftest32", ("rx_ring", "tx_ring"),
                      missing="no 32-bit build (gcc-multilib missing: see {folder}/build.log)"),
           "the same built as 32-bit programs (the compat system calls)"),
+    Suite("mcast_filter", "test", MCAST_FILTER,
+          "the net fix's selftest: a listener's socket filter trims only its own multicast copy"),
+    Suite("mcast_filter_unfixed", "base", MCAST_FILTER,
+          "the same on the bare base, where the bug is: the tests of a filter bound last must fail, "
+          "the others pass",
+          fails_unfixed=tuple(f"netlink_mcast_filter: mcast_filter.{case}.others_get_whole_messages"
+                              for case in ("trim_bound_last", "trim_bound_last_overrun"))),
     Suite("bench", "test", Special(), "every benchmark workload once, small (vm/bench/guest.sh smoke)"),
     Suite("demo", "test", Special(), "the main job's show (vm/guest/demo.py)"),
     Suite("fuzz", "test", Pytest(("pytests/test_model_random.py::test_random_operation_sequences",)),
@@ -116,8 +131,8 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in (
           "perf in the guest: where the instructions of the nfqueue and dump workloads go (make bench-profile)"),
 )}
 
-CHECK = ("host", "checkpatch", "series", "series-build", "guest", "kselftest", "kselftest32", "bench",
-         "nft_queue", "nft_queue_ring", "nfq_smp")
+CHECK = ("host", "checkpatch", "series", "series-build", "guest", "kselftest", "kselftest32", "mcast_filter",
+         "bench", "nft_queue", "nft_queue_ring", "nfq_smp", "mcast_filter_unfixed")
 SERIES_CHECK = ("checkpatch", "series", "series-build-all")
 GROUPS = {"check": CHECK, "series-check": SERIES_CHECK}
 

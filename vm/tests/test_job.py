@@ -369,3 +369,53 @@ def test_testing_doc_has_a_row_per_suite_of_make_check() -> None:
     table = text[text.index("## Suites in `make check`"):].split("\n\n")[1]
     rows = [line.split("|")[1].strip().strip("`") for line in table.splitlines()[2:]]
     assert rows == list(suites.CHECK)
+
+
+class BaseJob(ScriptedJob):
+    """The bare base builds into a folder of the test's (or not at all)."""
+
+    def base_kernel(self) -> str:
+        self.events.append("build base-perf")
+        return "" if self.statuses.get("base-perf") else str(self.build / "base-kernel")
+
+
+MUST_FAIL = suites.SUITES["mcast_filter_unfixed"].fails_unfixed
+
+
+def judge_unfixed(tmp_path: Path, points: list[str], base_status: int = 0) -> tuple[BaseJob, results.SuiteResult]:
+    scripted = BaseJob(tmp_path, {"mcast_filter_unfixed": [tap(*points)]})
+    scripted.statuses["base-perf"] = base_status
+    scripted.results.mkdir(parents=True)
+    chosen = [suites.SUITES["mcast_filter_unfixed"]]
+    scripted.start_builds([], chosen)
+    scripted.base_boot(chosen)
+    scripted.stop_builds()
+    verdict = results.parse_tap("mcast_filter_unfixed",
+                                (scripted.results / "mcast_filter_unfixed.tap").read_text())
+    return scripted, verdict
+
+
+def test_a_fix_test_that_fails_on_the_unfixed_base_passes(tmp_path: Path) -> None:
+    points = [f"not ok 1 {MUST_FAIL[0]}", f"not ok 2 {MUST_FAIL[1]}", "ok 3 netlink_mcast_filter: other"]
+    scripted, verdict = judge_unfixed(tmp_path, points)
+    assert verdict.ok and len(verdict.passed) == 3
+    # the bare base, booted with the series' tree for the programs
+    assert scripted.boots == [("base", ("mcast_filter_unfixed",), "perf")]
+    assert scripted.envs[0]["KBUILD"] == str(tmp_path / "base-kernel") and scripted.envs[0]["TREE"] == ""
+
+
+def test_a_fix_test_that_passes_on_the_unfixed_base_fails(tmp_path: Path) -> None:
+    _, verdict = judge_unfixed(tmp_path, [f"ok 1 {MUST_FAIL[0]}", f"not ok 2 {MUST_FAIL[1]}"])
+    assert not verdict.ok
+    assert any("does not see the bug" in name for name in verdict.failed)
+
+
+def test_another_failure_on_the_unfixed_base_fails(tmp_path: Path) -> None:
+    points = [f"not ok 1 {MUST_FAIL[0]}", f"not ok 2 {MUST_FAIL[1]}", "not ok 3 netlink_mcast_filter: other"]
+    _, verdict = judge_unfixed(tmp_path, points)
+    assert not verdict.ok and len(verdict.failed) == 1
+
+
+def test_a_base_that_does_not_build_fails_its_suites(tmp_path: Path) -> None:
+    scripted, verdict = judge_unfixed(tmp_path, [], base_status=1)
+    assert not verdict.ok and scripted.boots == []

@@ -81,6 +81,34 @@ def test_series_round_trip_is_byte_for_byte(ws: Workspace) -> None:
     assert "up to date" in ws.run("tree.sh").stderr
 
 
+def test_the_net_fix_is_its_own_series_below_the_rfc(ws: Workspace) -> None:
+    assert ws.run("tree.sh").returncode == 0
+    ws.commit_in_tree("Makefile", "VERSION = 7\nFIXED = 1\n", "netlink: fix a bug", "2026-02-01T10:00:00Z")
+    git(ws.tree, "branch", "-f", "net", "HEAD")
+    ws.commit_in_tree("net/netlink/mmap.c", "/* rings */\n", "netlink: add the ring", "2026-02-02T10:00:00Z")
+    first = ws.run("series.sh")
+    assert first.returncode == 0, first.stderr
+    fix = ws.patches / "net" / "0001-netlink-fix-a-bug.patch"
+    rfc = ws.patches / "0001-netlink-add-the-ring.patch"
+    assert "Subject: [PATCH net 1/1] netlink: fix a bug" in fix.read_text()
+    assert "Subject: [RFC PATCH net-next 1/1] netlink: add the ring" in rfc.read_text()
+    assert (ws.patches / "net" / "0000-cover-letter.patch").is_file()
+    exported = {p.relative_to(ws.patches): p.read_bytes() for p in sorted(ws.patches.rglob("*.patch"))}
+
+    # a fresh tree applies the fix first, ends branch net there and exports the same bytes
+    subprocess.run(["rm", "-rf", str(ws.tree)], check=True)
+    assert ws.run("tree.sh").returncode == 0
+    assert git(ws.tree, "log", "--format=%s", "base..net").split("\n")[0] == "netlink: fix a bug"
+    assert git(ws.tree, "log", "-1", "--format=%s", "HEAD").strip() == "netlink: add the ring"
+    assert ws.run("series.sh").returncode == 0
+    assert {p.relative_to(ws.patches): p.read_bytes() for p in sorted(ws.patches.rglob("*.patch"))} == exported
+    assert "up to date" in ws.run("tree.sh").stderr
+    # the bare base has neither
+    bare = ws.run("tree.sh", SERIES="none", FORCE="1")
+    assert bare.returncode == 0, bare.stderr
+    assert git(ws.tree, "rev-list", "--count", "base..HEAD").strip() == "0"
+
+
 def test_patch_that_does_not_apply_is_named(ws: Workspace) -> None:
     ws.patches.mkdir()
     assert ws.run("tree.sh").returncode == 0
