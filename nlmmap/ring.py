@@ -109,6 +109,16 @@ class RxRing(FrameRing):
         poller.register(self.sock, select.POLLIN)
         return bool(poller.poll(int(timeout * 1000)))
 
+    def drain_frames(self, idle: float = 0.5) -> list[bytes]:
+        """Every frame's data (a COPY frame's from recvmsg()) until nothing
+        more comes for idle seconds: what each delivery put in a frame."""
+        out: list[bytes] = []
+        while True:
+            while (got := self.read()) is not None:
+                out.append(got[1])
+            if not self.wait(idle):
+                return out
+
     def drain(self, idle: float = 0.5) -> list[bytes]:
         """Every message until nothing more comes for idle seconds."""
         out: list[bytes] = []

@@ -9,7 +9,14 @@ frame, would change what every later listener gets.  nf_tables puts the
 notifications of a transaction into one skb (split between small frames);
 an rtnetlink link event is one large message (COPY in small frames);
 conntrack events come from the packet path (softirq); ethtool notifications
-are generic netlink."""
+are generic netlink.
+
+A listener with a socket filter that keeps 16 bytes, a plain socket or a
+ring, bound at every position among them, gets the first 16 bytes of each
+skb the plain listener reads, and the others still see the plain stream:
+sk_filter() trims the skb it runs on, and the net fix (patches/net) gives
+such a listener a copy of its own.  A ring honours the trim: the 16 bytes
+go into one frame."""
 
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from nlmmap.abi import NETLINK_ADD_MEMBERSHIP, SOL_NETLINK, RingRequest
 from nlmmap.messages import NETLINK_GENERIC, NETLINK_NETFILTER, first_difference, genl_group
 from nlmmap.netns import ip, netlink_socket
 from nlmmap.ring import RECV_BUFFER, RxRing, split_messages
+from nlmmap.sockfilter import attach_keep_filter
 
 NFNLGRP_NFTABLES = 7
 NFNLGRP_CONNTRACK_NEW = 1
@@ -100,14 +108,18 @@ SOURCES = {
 }
 
 
-def _plain_messages(sock: socket.socket, idle: float = 0.5) -> list[bytes]:
+def _plain_datagrams(sock: socket.socket, idle: float = 0.5) -> list[bytes]:
     sock.settimeout(idle)
     out: list[bytes] = []
     while True:
         try:
-            out.extend(split_messages(sock.recv(RECV_BUFFER)))
+            out.append(sock.recv(RECV_BUFFER))
         except TimeoutError:
             return out
+
+
+def _plain_messages(sock: socket.socket, idle: float = 0.5) -> list[bytes]:
+    return [message for datagram in _plain_datagrams(sock, idle) for message in split_messages(datagram)]
 
 
 CASES = [(name, order) for name in SOURCES
@@ -142,3 +154,59 @@ def test_every_listener_sees_the_plain_stream(netns: str, source_name: str, orde
         for sock in sockets.values():
             sock.close()
 
+
+
+# Bytes a listener's socket filter keeps; the filtered listeners: a plain
+# socket and a ring.
+TRIM = 16
+FILTERED: dict[str, RingRequest | None] = {"trim": None, "ringtrim": LISTENERS["ring256"]}
+# Each filtered listener bound at every position among the others (first
+# ... last: last bound is delivered to first and would get the sender's
+# skb), for the sources of one large message and of many in one skb; the
+# others with the filtered listener bound last.
+FILTER_CASES = [(name, kind, position) for name in SOURCES for kind in FILTERED
+                for position in (range(len(LISTENERS) + 1) if name in ("nftables", "rtnetlink")
+                                 else (len(LISTENERS),))]
+
+
+@pytest.mark.parametrize("source_name, kind, position", FILTER_CASES,
+                         ids=[f"{n}-{k}-at{p}" for n, k, p in FILTER_CASES])
+def test_a_trimming_filter_trims_only_its_own_copy(netns: str, source_name: str, kind: str, position: int,
+                                                   make_rx_ring: Callable[..., RxRing]) -> None:
+    source = SOURCES[source_name]
+    order = list(LISTENERS)
+    order.insert(position, kind)
+    geometry = {**LISTENERS, **FILTERED}
+    sockets: dict[str, socket.socket] = {}
+    rings: dict[str, RxRing] = {}
+    try:
+        for name in order:
+            sockets[name] = netlink_socket(netns, source.protocol)
+            if name == kind:
+                attach_keep_filter(sockets[name], TRIM)
+            sockets[name].setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, source.group_id())
+            req = geometry[name]
+            if req is not None:
+                rings[name] = make_rx_ring(sockets[name], req)
+
+        source.trigger(netns)
+
+        datagrams = _plain_datagrams(sockets["plain"])
+        oracle = [message for datagram in datagrams for message in split_messages(datagram)]
+        assert len(oracle) >= source.min_messages, f"the oracle saw {len(oracle)} messages"
+        assert all(len(datagram) > TRIM for datagram in datagrams), "a datagram the filter cannot trim"
+        for name in LISTENERS:
+            if name == "plain":
+                continue
+            stream = rings[name].drain() if name in rings else _plain_messages(sockets[name])
+            assert stream == oracle, (
+                f"{name} saw {len(stream)} messages, the plain listener {len(oracle)}; "
+                f"first difference at {first_difference(stream, oracle)}")
+        # the filtered listener: each delivery trimmed, a ring's in one frame
+        trimmed = rings[kind].drain_frames() if kind in rings else _plain_datagrams(sockets[kind])
+        assert trimmed == [datagram[:TRIM] for datagram in datagrams], (
+            f"{kind} got {[len(t) for t in trimmed]} bytes per delivery, the plain listener "
+            f"{[len(d) for d in datagrams]}")
+    finally:
+        for sock in sockets.values():
+            sock.close()
