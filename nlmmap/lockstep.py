@@ -16,6 +16,7 @@ import mmap
 import os
 import select
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -195,13 +196,33 @@ class Lockstep:
         got = err if err else data
         assert got == want, f"recvmsg(): {_show(got)}, model {_show(want)}"
 
-    def op_poll(self) -> None:
+    def op_kick(self) -> None:
+        """A zero-length read: moves the ring on, takes no message (rule 18)."""
+        err, data = _errno_of(lambda: self.receiver.recv(0, socket.MSG_DONTWAIT))
+        want = self.model.kick_read()
+        got = err if err else len(data)
+        assert got == want, f"recvmsg() of 0 bytes: {_show(got)}, model {_show(want)}"
+
+    def _poll_mask(self) -> int:
         poller = select.poll()
         poller.register(self.receiver, POLL_BITS)
         events = poller.poll(0)
-        got = events[0][1] & POLL_BITS if events else 0
+        return events[0][1] & POLL_BITS if events else 0
+
+    def op_poll(self) -> None:
+        got = self._poll_mask()
         want = self.model.poll()
         assert got == want, f"poll(): {got:#x}, model {want:#x}"
+
+    def op_poll_other(self) -> None:
+        """poll() from a second task that never reads: it sees what the
+        reader's poll() would and moves nothing (rule 18)."""
+        masks: list[int] = []
+        poller = threading.Thread(target=lambda: masks.append(self._poll_mask()))
+        poller.start()
+        poller.join()
+        want = self.model.poll()
+        assert masks == [want], f"poll() in another task: {masks}, model {want:#x}"
 
     def op_no_enobufs(self, on: bool) -> None:
         self.receiver.setsockopt(SOL_NETLINK, NETLINK_NO_ENOBUFS, int(on))

@@ -257,7 +257,7 @@ class Socket:
             ring.done += 1
 
     def drain(self) -> None:
-        """poll(), recvmsg() and setsockopt() move the backlog in batches,
+        """recvmsg() and setsockopt() move the backlog in batches,
         for one lap of the ring at most (rule 14: the lock is dropped between
         batches, and a batch that ran out of budget moved the head)."""
         ring = self.rx
@@ -288,9 +288,23 @@ class Socket:
         self.wake()
         return data
 
+    def kick_read(self) -> int:
+        """recvmsg() of zero bytes on a socket with an RX ring (rule 18):
+        moves the ring on as every recvmsg() does first, takes no message;
+        0 or the pending error."""
+        self.kick()
+        if self.err:
+            err, self.err = self.err, 0
+            self.wake()
+            return err
+        self.wake()
+        return 0
+
     def rx_waiting(self) -> bool:
         """Rule 11: POLLIN for a VALID or COPY frame the kernel's head passed
-        since poll() last looked; an idle poll() looks at no frame."""
+        since poll() last looked; an idle poll() looks at no frame.  At most
+        BATCH frames per call (rule 18: poll() is bounded); a walk that
+        stops there says POLLIN."""
         ring = self.rx
         if ring is None:
             return False
@@ -298,18 +312,27 @@ class Socket:
         pending = ring.seq - ring.tail_seq
         if pending > nr:
             ring.tail, ring.tail_seq, pending = ring.head, ring.seq - nr, nr
-        for _ in range(pending):
+        for budget in range(BATCH, BATCH - pending, -1):
+            if budget == 0:
+                return True
             if ring.frames[ring.tail].status in (NL_MMAP_STATUS_VALID, NL_MMAP_STATUS_COPY):
                 return True
             ring.tail = (ring.tail + 1) % nr
             ring.tail_seq += 1
         return False
 
+    def rx_movable(self) -> bool:
+        """Rule 18: POLLIN when a zero-length read would fill a frame: skbs
+        wait in the backlog and the kernel's head frame is UNUSED."""
+        ring = self.rx
+        return (ring is not None and bool(self.backlog)
+                and ring.frames[ring.head].status == NL_MMAP_STATUS_UNUSED)
+
     def poll(self) -> int:
-        """The POLLIN, POLLERR and POLLOUT bits of poll()."""
-        self.kick()
+        """The POLLIN, POLLERR and POLLOUT bits of poll(), which reads and
+        moves nothing (rule 18: whoever polls may not be the reader)."""
         mask = select.POLLERR if self.err else 0
-        if self.queue or self.rx_waiting():
+        if self.queue or self.rx_waiting() or self.rx_movable():
             mask |= select.POLLIN
         # writable (rule 11): the TX head is free to fill, or a send has
         # something to do: a VALID frame (after EAGAIN nothing else would

@@ -12,6 +12,7 @@ last read (labels of net/netlink/ring.c and nl_ring.h).
 
 from __future__ import annotations
 
+import errno
 import mmap
 import select
 import socket
@@ -67,6 +68,8 @@ class RxRing(FrameRing):
             super().__init__(sock, req, mapping, base=0, owns_map=True)
         else:
             super().__init__(sock, req, mapping, base=0, owns_map=False)
+        # ENOBUFS reports a kick took (kick())
+        self.overruns = 0
 
     def payload(self, frame: Frame) -> bytes:
         start = frame.offset + NL_MMAP_HDRLEN
@@ -86,9 +89,26 @@ class RxRing(FrameRing):
         self.set_status(frame.index, status)
         self.head = (frame.index + 1) % self.req.frame_nr
 
+    def kick(self) -> None:
+        """Move the ring on: a zero-length read makes the kernel fill the
+        frames we released from its backlog and continue a dump; poll()
+        moves nothing.  It reports a pending socket error: an overrun
+        (ENOBUFS) is counted in `overruns`, any other error raised."""
+        try:
+            self.sock.recv(0, socket.MSG_DONTWAIT)
+        except OSError as error:
+            if error.errno != errno.ENOBUFS:
+                raise
+            self.overruns += 1
+
     def read(self) -> tuple[Frame, bytes] | None:
-        """The next frame's data (a COPY frame's from recvmsg()), frame released."""
+        """The next frame's data (a COPY frame's from recvmsg()), frame
+        released; when none waits, the ring is moved on and looked at once
+        more."""
         frame = self.next_frame()
+        if frame is None:
+            self.kick()
+            frame = self.next_frame()
         if frame is None:
             return None
         if frame.status == NL_MMAP_STATUS_COPY:

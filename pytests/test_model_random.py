@@ -100,6 +100,14 @@ class RingMachine(RuleBasedStateMachine):
     def poll(self) -> None:
         self.step("poll")
 
+    @rule()
+    def kick(self) -> None:
+        self.step("kick")
+
+    @rule()
+    def poll_other(self) -> None:
+        self.step("poll_other")
+
     @rule(on=st.booleans())
     def no_enobufs(self, on: bool) -> None:
         self.step("no_enobufs", on=on)

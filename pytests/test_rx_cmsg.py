@@ -79,7 +79,8 @@ def _ring(ring: RxRing, option: int, idle: float = 0.5) -> tuple[Reading, list[i
                 values.append(frame.group if option == NETLINK_PKTINFO else None)
             messages.extend(split_messages(data))
             ring.release(frame)
-        if not ring.wait(idle):
+        ring.kick()  # what waits for the released frames (poll() moves nothing)
+        if ring.next_frame() is None and not ring.wait(idle):
             return (messages, values), statuses
 
 

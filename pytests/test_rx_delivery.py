@@ -116,10 +116,9 @@ def test_frame_header_carries_sender_credentials(usersock_pair: tuple[socket.soc
 
 
 def test_a_concurrent_poller_leaves_no_error(filled_netns: str, make_rx_ring: Callable[..., RxRing]) -> None:
-    """poll() continues a dump for a ring reader.  A second thread that only
-    polls races the reader's own polls to the dump's end; the one that
-    finds the dump ended by the other reports no error (SO_ERROR stays 0)
-    and every dump is complete."""
+    """A second thread that only polls while the reader reads twenty dumps
+    from its ring: poll() moves nothing (the reader's zero-length reads
+    move each dump on), every dump is complete and SO_ERROR stays 0."""
     sock = netlink_socket(filled_netns)
     ring = make_rx_ring(sock, RingRequest(block_size=4096, block_nr=2, frame_size=4096, frame_nr=2))
     stop = threading.Event()

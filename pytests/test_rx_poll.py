@@ -1,6 +1,6 @@
-"""poll() on a ring socket: POLLIN exactly when a VALID or COPY frame waits or
-the queue holds a message, and no wakeup is lost with a reader in another
-thread."""
+"""poll() on a ring socket: POLLIN exactly when a VALID or COPY frame waits,
+the queue holds a message or a zero-length read would fill a frame, and no
+wakeup is lost with a reader in another thread."""
 
 from __future__ import annotations
 
@@ -87,9 +87,10 @@ def test_edge_triggered_reader_that_polls_after_releasing_gets_everything(
         usersock_pair: tuple[socket.socket, socket.socket], make_rx_ring: Callable[..., RxRing]) -> None:
     """The documented rule for an edge-triggered epoll reader: releasing a
     frame is a store the kernel does not see, so after releasing frames it
-    calls poll() with a zero timeout (which moves waiting messages into the
-    released frames) and reads on while that reports POLLIN.  Messages that
-    waited behind a full ring then all arrive, in order, with no new edge."""
+    makes a zero-length read (which moves waiting messages into the
+    released frames; RxRing.read() does it when no frame waits) and reads
+    on.  Messages that waited behind a full ring then all arrive, in order,
+    with no new edge."""
     receiver, sender = usersock_pair
     two = RingRequest(block_size=4096, block_nr=1, frame_size=2048, frame_nr=2)
     ring = make_rx_ring(receiver, two)
@@ -106,3 +107,25 @@ def test_edge_triggered_reader_that_polls_after_releasing_gets_everything(
             break
     assert seqs == list(range(12))
     epoll.close()
+
+
+def test_pollin_when_a_zero_length_read_would_fill_a_frame(
+        usersock_pair: tuple[socket.socket, socket.socket], make_rx_ring: Callable[..., RxRing]) -> None:
+    """Messages wait behind a ring the reader emptied: poll() reports
+    POLLIN (a zero-length read would fill a frame) and moves nothing
+    itself, however often it is called; the reader's zero-length read
+    fills the frames."""
+    receiver, sender = usersock_pair
+    two = RingRequest(block_size=4096, block_nr=1, frame_size=2048, frame_nr=2)
+    ring = make_rx_ring(receiver, two)
+    for seq in range(4):  # two in frames, two in the backlog
+        send_user(sender, receiver, user_message(64, seq))
+    for seq in range(2):
+        frame = ring.next_frame()
+        assert frame is not None and message_seq(ring.payload(frame)) == seq
+        ring.release(frame)
+    for _ in range(10):
+        assert ring.wait(0), "a released frame would take a waiting message: no POLLIN"
+    assert ring.statuses() == [0, 0], "poll() filled the released frames"
+    assert receiver.recv(0, socket.MSG_DONTWAIT) == b""
+    assert [message_seq(m) for m in ring.drain()] == [2, 3]

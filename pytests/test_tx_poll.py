@@ -8,21 +8,24 @@ from __future__ import annotations
 import errno
 import select
 import socket
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
 
 from nlmmap.abi import (
+    NETLINK_TX_RING,
     NL_MMAP_STATUS_COPY,
     NL_MMAP_STATUS_RESERVED,
     NL_MMAP_STATUS_SKIP,
     NL_MMAP_STATUS_UNUSED,
     NL_MMAP_STATUS_VALID,
     RingRequest,
+    set_ring,
 )
 from nlmmap.messages import address_of, user_message
-from nlmmap.tx import Rings, TxRing
+from nlmmap.tx import Rings, TxRing, open_rings
 
 TX = RingRequest(block_size=4096, block_nr=1, frame_size=1024, frame_nr=4)
 RX = RingRequest(block_size=4096, block_nr=1, frame_size=2048, frame_nr=2)
@@ -127,3 +130,34 @@ def test_rx_and_tx_readiness_are_independent(usersock_pair: tuple[socket.socket,
     assert dict(poller.poll(0)).get(receiver.fileno()) == select.POLLIN
     assert rings.rx.read() is not None
     assert dict(poller.poll(0)).get(receiver.fileno(), 0) == 0
+
+
+def test_tearing_the_tx_ring_down_wakes_a_pollout_waiter(usersock_pair: tuple[socket.socket, socket.socket]) -> None:
+    """A thread asleep in poll() for POLLOUT on a head user space holds
+    (RESERVED) wakes when another thread unmaps and tears the TX ring down,
+    and sees the socket writable as a plain one is.  Found by the second
+    review: the waiter slept its whole 6 s timeout."""
+    _, sender = usersock_pair
+    rings = open_rings(sender, None, TX)
+    assert rings.tx is not None
+    rings.tx.set_status(0, NL_MMAP_STATUS_RESERVED)
+    assert not rings.tx.writable()
+    woken: list[tuple[int, float]] = []
+
+    def waiter() -> None:
+        poller = select.poll()
+        poller.register(sender, select.POLLOUT)
+        events = poller.poll(6000)
+        woken.append((events[0][1] if events else 0, time.monotonic()))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.5)  # the waiter is asleep
+    rings.close()
+    set_ring(sender, NETLINK_TX_RING, RingRequest(0, 0, 0, 0))
+    torn_down = time.monotonic()
+    thread.join(10)
+    assert woken, "the waiter never returned"
+    mask, when = woken[0]
+    assert mask & select.POLLOUT, "the waiter slept through the teardown"
+    assert when - torn_down < 3, f"woken {when - torn_down:.1f} s after the teardown"

@@ -167,9 +167,20 @@ static inline struct nl_mmap_hdr *nl_ring_next(struct nl_ring *ring)
 }
 
 /*
+ * Move the RX ring on: a zero-length read makes the kernel fill the
+ * frames we released from its backlog and continue a running dump.  It
+ * takes no message; poll() moves nothing.  0, or -errno of a pending
+ * socket error (ENOBUFS after an overrun).
+ */
+static inline int nl_ring_kick(int fd)
+{
+	return recv(fd, NULL, 0, MSG_DONTWAIT) < 0 ? -errno : 0;
+}
+
+/*
  * Copy the next frame's messages (a COPY frame's from recv()) into buf
- * and release the frame.  Returns their length, 0 when no frame waits,
- * or -errno.
+ * and release the frame; when none waits, move the ring on and look once
+ * more.  Returns their length, 0 when no frame waits, or -errno.
  */
 static inline ssize_t nl_ring_read(int fd, struct nl_ring *ring, void *buf,
 				   size_t len, unsigned int *status)
@@ -178,6 +189,12 @@ static inline ssize_t nl_ring_read(int fd, struct nl_ring *ring, void *buf,
 	ssize_t n;
 
 	*status = NL_MMAP_STATUS_UNUSED;
+	if (!hdr) {
+		n = nl_ring_kick(fd);
+		if (n < 0)
+			return n;
+		hdr = nl_ring_next(ring);
+	}
 	if (!hdr)
 		return 0;
 	*status = nl_frame_status(hdr);

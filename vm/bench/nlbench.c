@@ -315,6 +315,31 @@ static void nfq_flush(struct nfq_state *s)
 		die("TX ring send");
 }
 
+/* Overruns (ENOBUFS) that ring_next() took from the socket */
+static long kick_enobufs;
+
+/*
+ * The frame at the RX head, or, when none waits, the one a zero-length
+ * read (which moves the backlog into released frames and continues a
+ * dump: poll() moves nothing) put there; NULL when still none.
+ */
+static struct nl_mmap_hdr *ring_next(int fd, struct nl_ring *rx)
+{
+	struct nl_mmap_hdr *hdr = nl_ring_next(rx);
+	int err;
+
+	if (hdr)
+		return hdr;
+	err = nl_ring_kick(fd);
+	if (err == -ENOBUFS)
+		kick_enobufs++;
+	else if (err) {
+		errno = -err;
+		die("recv of 0 bytes");
+	}
+	return nl_ring_next(rx);
+}
+
 /* One read round: up to BATCH_MAX packets; 0 if nothing was waiting. */
 static int nfq_round(struct nfq_state *s)
 {
@@ -334,7 +359,7 @@ static int nfq_round(struct nfq_state *s)
 			nfq_handle(s, rbuf, n);
 			continue;
 		}
-		hdr = nl_ring_next(&s->rx);
+		hdr = ring_next(s->fd, &s->rx);
 		if (!hdr)
 			break;
 		data = frame_messages(s->fd, hdr, &len);
@@ -576,7 +601,7 @@ static int ring_drain(int fd, struct nl_ring *rx, long *messages, int *frames)
 	int done = 0;
 	size_t len;
 
-	while (!done && (hdr = nl_ring_next(rx))) {
+	while (!done && (hdr = ring_next(fd, rx))) {
 		data = frame_messages(fd, hdr, &len);
 		done = count_messages(data, len, messages);
 		frame_release(rx);
@@ -732,8 +757,12 @@ static int bench_events(int argc, char **argv)
 			int err;
 			socklen_t len = sizeof(err);
 
+			kick_enobufs = 0;
 			ring_drain(fd, &rx, &messages, &frames);
-			/* an overrun is reported as a socket error (POLLERR) */
+			/* an overrun is reported as a socket error (POLLERR),
+			 * to the zero-length read or here
+			 */
+			enobufs += kick_enobufs;
 			if (!getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) && err == ENOBUFS)
 				enobufs++;
 		} else {
