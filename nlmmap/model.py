@@ -321,18 +321,19 @@ class Socket:
             ring.tail_seq += 1
         return False
 
-    def rx_movable(self) -> bool:
-        """Rule 18: POLLIN when a zero-length read would fill a frame: skbs
-        wait in the backlog and the kernel's head frame is UNUSED."""
-        ring = self.rx
-        return (ring is not None and bool(self.backlog)
-                and ring.frames[ring.head].status == NL_MMAP_STATUS_UNUSED)
-
     def poll(self) -> int:
-        """The POLLIN, POLLERR and POLLOUT bits of poll(), which reads and
-        moves nothing (rule 18: whoever polls may not be the reader)."""
+        """The POLLIN, POLLERR and POLLOUT bits of poll().  It moves one
+        batch of the backlog into released frames, as a delivery does, and
+        never a dump round (rule 18: whoever polls may not be the reader);
+        a batch that moved something ends a congestion as recvmsg() does."""
+        ring = self.rx
+        if ring is not None and self.backlog:
+            seq = ring.seq
+            self.batch()
+            if ring.seq != seq:
+                self.wake()
         mask = select.POLLERR if self.err else 0
-        if self.queue or self.rx_waiting() or self.rx_movable():
+        if self.queue or self.rx_waiting():
             mask |= select.POLLIN
         # writable (rule 11): the TX head is free to fill, or a send has
         # something to do: a VALID frame (after EAGAIN nothing else would
