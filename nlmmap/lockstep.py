@@ -39,7 +39,7 @@ from nlmmap.abi import (
 from nlmmap.frames import FrameRing, map_socket
 from nlmmap.messages import NETLINK_USERSOCK
 from nlmmap.model import Skb, Socket
-from nlmmap.ring import NLMSG_HDR
+from nlmmap.ring import NLMSG_HDR, recv_zero
 from nlmmap.tx import TxRing
 
 GROUP = 1
@@ -198,9 +198,9 @@ class Lockstep:
 
     def op_kick(self) -> None:
         """A zero-length read: moves the ring on, takes no message (rule 18)."""
-        err, data = _errno_of(lambda: self.receiver.recv(0, socket.MSG_DONTWAIT))
+        err, got_bytes = _errno_of(lambda: recv_zero(self.receiver))
         want = self.model.kick_read()
-        got = err if err else len(data)
+        got = err if err else got_bytes
         assert got == want, f"recvmsg() of 0 bytes: {_show(got)}, model {_show(want)}"
 
     def _poll_mask(self) -> int:

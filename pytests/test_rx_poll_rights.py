@@ -27,7 +27,7 @@ import pytest
 from nlmmap.abi import RingRequest, ring_stats
 from nlmmap.messages import walk_attributes
 from nlmmap.process import become_nobody, fork_child, wait_child
-from nlmmap.ring import NLMSG_DONE, NLMSG_HDR, RxRing, message_type, recv_until_done
+from nlmmap.ring import NLMSG_DONE, NLMSG_HDR, RxRing, message_type, recv_until_done, recv_zero
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -235,7 +235,7 @@ def test_poll_never_runs_a_dump_round(marked_listeners: None, make_rx_ring: Call
         after = ring_stats(sock)
         assert (after.rx_frames, after.rx_copies) == (before.rx_frames, before.rx_copies), "poll() moved the dump"
         assert ring.next_frame() is None
-        assert sock.recv(0, socket.MSG_DONTWAIT) == b""
+        assert recv_zero(sock) == 0
         assert ring.next_frame() is not None, "a zero-length recv() moves the dump on"
         messages = ring.drain()
         assert messages and message_type(messages[-1]) == NLMSG_DONE, "the dump did not end"
