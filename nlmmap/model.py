@@ -291,7 +291,11 @@ class Socket:
     def kick_read(self) -> int:
         """recvmsg() of zero bytes on a socket with an RX ring (rule 18):
         moves the ring on as every recvmsg() does first, takes no message;
-        0 or the pending error."""
+        0 or the pending error.  Without an RX ring it is any recvmsg()
+        with no room: it takes the next message (0 bytes) or says EAGAIN."""
+        if self.rx is None:
+            got = self.recv()
+            return got if isinstance(got, int) else 0
         self.kick()
         if self.err:
             err, self.err = self.err, 0
