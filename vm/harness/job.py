@@ -451,10 +451,8 @@ class Job:
         self.quiet_boot(base, [s.request or s.name for s in chosen],
                         {"TREE": "", "KBUILD": folder, "FLAVOUR": "perf"})
         for suite in chosen:
-            args = [str(base / suite.output), *suite.fails_unfixed]
-            if isinstance(suite.runner, suites.Kselftests):
-                args[:0] = [f"--program={p}={base / f'{suite.name}-{p}.tap'}" for p in suite.runner.programs]
-            self.harness_tool("unfixed", args, suite.name)
+            self.harness_tool("unfixed", [f"--log={base / f'{suite.name}.log'}", str(base / suite.output),
+                                          *suite.fails_unfixed], suite.name)
 
     # --- the job --------------------------------------------------------------
 

@@ -9,15 +9,17 @@ tests that must fail on the unfixed kernel (Suite.fails_unfixed); there
   any other test passes (or skips)   -> ok, as it is
   any other test fails               -> not ok: it fails for another reason
 
-Each "ok" of a named test quotes the first lines of the test's failure, so
-the summary and the log show what the unfixed kernel did.
+The first "ok" of a named test quotes the first lines the programs printed
+on stderr (the harness's failed expectations), so the verdict shows what
+the unfixed kernel did.
 
-  python -m harness.unfixed [--program NAME=TAP]... SUITE.tap TEST... > VERDICT.tap
+  python -m harness.unfixed [--log SUITE.log] SUITE.tap TEST... > VERDICT.tap
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -27,30 +29,18 @@ from harness import results
 QUOTED = 4
 
 
-def failure_lines(tap: str, test: str) -> list[str]:
-    """The first diagnostic lines a kselftest program printed for `test`
-    (in its own TAP, before "not ok N test")."""
-    lines = tap.splitlines()
-    for index, line in enumerate(lines):
-        if line.startswith("not ok") and line.rstrip().endswith(f" {test}"):
-            block: list[str] = []
-            for before in reversed(lines[:index]):
-                if not before.startswith("#") or "RUN " in before:
-                    break
-                block.insert(0, before)
-            return [b for b in block if "FAIL" not in b and "Test failed" not in b][:QUOTED]
-    return []
+def quoted(log: str) -> list[str]:
+    """The first lines the programs printed on stderr (the kselftest
+    harness's failed expectations and TH_LOG lines), each file name
+    without its folder."""
+    lines = [re.sub(r"^#\s*\S*/", "", line).strip() for line in log.splitlines() if line.strip()]
+    return lines[:QUOTED]
 
 
-def quote(test: str, programs: dict[str, str]) -> list[str]:
-    """Why `test` ("program: test" in the merged TAP) failed, from its program's TAP."""
-    program, _, own = test.partition(": ")
-    return failure_lines(programs.get(program, ""), own) if own else []
-
-
-def judge(run: results.SuiteResult, must_fail: tuple[str, ...], programs: dict[str, str]) -> str:
-    """The verdict on a merged kselftest run of the unfixed kernel;
-    `programs` holds each program's own TAP, for the quotes."""
+def judge(run: results.SuiteResult, must_fail: tuple[str, ...], log: str = "") -> str:
+    """The verdict on a merged kselftest run of the unfixed kernel; `log`
+    is what its programs printed on stderr, quoted under the first test
+    that failed as it must."""
     points: list[str] = []
 
     def point(ok: bool, text: str, quoted: list[str] | None = None, directive: str = "") -> None:
@@ -58,9 +48,11 @@ def judge(run: results.SuiteResult, must_fail: tuple[str, ...], programs: dict[s
                       + "".join(f"\n#   {line.lstrip('# ')}" for line in quoted or []))
 
     failed, passed = set(run.failed), set(run.passed)
+    quote = quoted(log)
     for test in must_fail:
         if test in failed:
-            point(True, f"{test} fails on the unfixed kernel (the bug is there)", quote(test, programs))
+            point(True, f"{test} fails on the unfixed kernel (the bug is there)", quote)
+            quote = []
         elif test in passed:
             point(False, f"{test} passes on the unfixed kernel: the test does not see the bug")
         else:
@@ -72,7 +64,7 @@ def judge(run: results.SuiteResult, must_fail: tuple[str, ...], programs: dict[s
         point(True, test, directive=f" # SKIP {reason}")
     for test in run.failed:
         if test not in must_fail:
-            point(False, f"{test} fails on the unfixed kernel, which it should not", quote(test, programs))
+            point(False, f"{test} fails on the unfixed kernel, which it should not")
     if run.error:
         point(False, f"the run on the unfixed kernel did not finish: {run.error}")
     return results.tap_document(points)
@@ -80,16 +72,12 @@ def judge(run: results.SuiteResult, must_fail: tuple[str, ...], programs: dict[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="unfixed", description="judge a selftest run on the unfixed kernel")
-    parser.add_argument("--program", action="append", default=[], metavar="NAME=TAP",
-                        help="a program's own TAP, for the failure quotes (repeatable)")
+    parser.add_argument("--log", type=Path, help="what the programs printed on stderr, for the quote")
     parser.add_argument("merged", type=Path, metavar="SUITE.tap")
     parser.add_argument("tests", nargs="+", metavar="TEST", help="tests that must fail there")
     args = parser.parse_args(argv)
-    programs = {}
-    for item in args.program:
-        name, _, path = item.partition("=")
-        programs[name] = Path(path).read_text(errors="replace") if Path(path).is_file() else ""
-    sys.stdout.write(judge(results.load(args.merged.stem, args.merged.parent), tuple(args.tests), programs))
+    log = args.log.read_text(errors="replace") if args.log and args.log.is_file() else ""
+    sys.stdout.write(judge(results.load(args.merged.stem, args.merged.parent), tuple(args.tests), log))
     return 0
 
 

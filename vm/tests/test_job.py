@@ -419,3 +419,13 @@ def test_another_failure_on_the_unfixed_base_fails(tmp_path: Path) -> None:
 def test_a_base_that_does_not_build_fails_its_suites(tmp_path: Path) -> None:
     scripted, verdict = judge_unfixed(tmp_path, [], base_status=1)
     assert not verdict.ok and scripted.boots == []
+
+
+def test_the_unfixed_verdict_quotes_what_the_test_printed() -> None:
+    from harness import unfixed
+
+    run = results.parse_tap("s", tap(f"not ok 1 {MUST_FAIL[0]}", f"not ok 2 {MUST_FAIL[1]}"))
+    log = "# /a/b/netlink_mcast_filter.c:292:others_get_whole_messages:listener 0 datagram 0: 16 bytes\n"
+    verdict = unfixed.judge(run, MUST_FAIL, log)
+    assert "#   netlink_mcast_filter.c:292:others_get_whole_messages:listener 0 datagram 0: 16 bytes" in verdict
+    assert verdict.count("datagram 0") == 1, "quoted once, under the first test that failed as it must"
