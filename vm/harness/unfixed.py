@@ -43,9 +43,9 @@ def judge(run: results.SuiteResult, must_fail: tuple[str, ...], log: str = "") -
     that failed as it must."""
     points: list[str] = []
 
-    def point(ok: bool, text: str, quoted: list[str] | None = None, directive: str = "") -> None:
+    def point(ok: bool, text: str, comments: list[str] | None = None, directive: str = "") -> None:
         points.append(f"{'ok' if ok else 'not ok'} {len(points) + 1} {text}{directive}"
-                      + "".join(f"\n#   {line.lstrip('# ')}" for line in quoted or []))
+                      + "".join(f"\n#   {line.lstrip('# ')}" for line in comments or []))
 
     failed, passed = set(run.failed), set(run.passed)
     quote = quoted(log)
