@@ -7,6 +7,7 @@ ring starts at offset 0 of the mapping and the TX ring right after it.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import socket
 import struct
@@ -34,6 +35,19 @@ class Frame:
 def map_socket(sock: socket.socket, size: int) -> mmap.mmap:
     """mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0)."""
     return mmap.mmap(sock.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+def is_mapped_here(mapping: mmap.mmap) -> bool:
+    """Does this process have the pages of mapping?  A forked child holds the
+    parent's mmap object whether or not the kernel copied the mapping into it;
+    /proc/self/maps says which, without touching a page."""
+    address = ctypes.addressof(ctypes.c_char.from_buffer(mapping))
+    with open("/proc/self/maps", encoding="ascii") as maps:
+        for line in maps:
+            start, end = (int(bound, 16) for bound in line.split(maxsplit=1)[0].split("-"))
+            if start <= address < end:
+                return True
+    return False
 
 
 class FrameRing:

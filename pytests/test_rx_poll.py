@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from nlmmap.abi import NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_SKIP, RingRequest
+from nlmmap.abi import NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_SKIP, NL_MMAP_STATUS_VALID, RingRequest
 from nlmmap.messages import message_seq, send_user, user_message
 from nlmmap.ring import RxRing
 
@@ -130,3 +130,47 @@ def test_poll_moves_one_batch_of_what_waited(
         got.append(message_seq(ring.payload(frame)))
         ring.release(frame)
     assert got == [2, 3]
+
+
+def test_a_poller_is_not_left_asleep_beside_frames_kept_with_skip(
+        usersock_pair: tuple[socket.socket, socket.socket], make_rx_ring: Callable[..., RxRing]) -> None:
+    """User space keeps 40 frames with SKIP; a delivery steps over 16 of them
+    (its batch) and leaves its message in the backlog.  Each poll() steps over
+    16 more and must report POLLIN while a message waits behind them, so that a
+    poller comes back for the next batch instead of sleeping beside it."""
+    receiver, sender = usersock_pair
+    wide = RingRequest(block_size=4096, block_nr=16, frame_size=1024, frame_nr=64)
+    kept = 40
+    ring = make_rx_ring(receiver, wide)
+    for index in range(kept):
+        ring.set_status(index, NL_MMAP_STATUS_SKIP)
+    send_user(sender, receiver, user_message(64, 7))
+    polls = 0
+    while ring.frame(kept).status != NL_MMAP_STATUS_VALID:
+        polls += 1
+        assert polls <= kept // 16 + 1, "the message never reached a frame"
+        started = time.monotonic()
+        assert ring.wait(1.0), f"poll() {polls} slept beside a message in the backlog"
+        assert time.monotonic() - started < 0.5
+    assert message_seq(ring.payload(ring.frame(kept))) == 7
+
+
+def test_a_poller_does_not_spin_while_user_space_holds_every_frame(
+        usersock_pair: tuple[socket.socket, socket.socket], make_rx_ring: Callable[..., RxRing]) -> None:
+    """Every frame kept with SKIP and a message waiting: poll() steps over
+    them a batch at a time, but once it has seen a lap of them it stops
+    reporting POLLIN (a poller would spin).  A reader that hands a frame back
+    makes a zero-length recv(), which looks at a lap again and fills it."""
+    receiver, sender = usersock_pair
+    ring = make_rx_ring(receiver, RingRequest(block_size=4096, block_nr=8, frame_size=1024, frame_nr=32))
+    for index in range(32):
+        ring.set_status(index, NL_MMAP_STATUS_SKIP)
+    send_user(sender, receiver, user_message(64, 9))
+    polls = 0
+    while ring.wait(0):
+        polls += 1
+        assert polls <= 32 // 16 + 2, "poll() keeps reporting POLLIN over a ring user space holds"
+    ring.set_status(5, 0)  # a plain store: the kernel does not see it
+    receiver.recv(0, socket.MSG_DONTWAIT)
+    assert ring.frame(5).status == NL_MMAP_STATUS_VALID
+    assert message_seq(ring.payload(ring.frame(5))) == 9

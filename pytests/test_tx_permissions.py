@@ -2,22 +2,27 @@
 that needs CAP_NET_ADMIN is refused for an unprivileged sender (dropped
 privileges, or a user namespace that does not own the network namespace)
 with the same ack, a request anyone may make works, and a destination the
-caller may not use fails the call before any frame is taken."""
+caller may not use fails the call before any frame is taken.  Frames go
+with the rights of the task that sends them, so no other address space (a
+forked child that dropped privileges) can write frames its parent sends."""
 
 from __future__ import annotations
 
 import errno
+import json
+import os
 import socket
 from collections.abc import Callable
 
 import pytest
 
-from nlmmap.abi import NL_MMAP_STATUS_VALID, RingRequest
+from nlmmap.abi import NETLINK_TX_RING, NL_MMAP_STATUS_VALID, RingRequest, set_ring
+from nlmmap.frames import is_mapped_here, map_socket
 from nlmmap.messages import ack_error, address_request, noop_request
 from nlmmap.netns import enter, ifindex, ip, ipv4_addresses, netlink_socket
-from nlmmap.process import become_nobody, enter_user_namespace, in_child
+from nlmmap.process import become_nobody, enter_user_namespace, fork_child, in_child, wait_child
 from nlmmap.ring import split_messages
-from nlmmap.tx import open_rings
+from nlmmap.tx import TxRing, open_rings
 
 TX = RingRequest(block_size=4096, block_nr=1, frame_size=1024, frame_nr=4)
 RX = RingRequest(block_size=4096, block_nr=2, frame_size=2048, frame_nr=4)
@@ -69,3 +74,77 @@ def test_multicast_destination_needs_privilege(netns: str) -> None:
         assert rings.tx.frame(0).status == NL_MMAP_STATUS_VALID
 
     assert in_child(body) == 0
+
+
+def test_a_child_that_dropped_privileges_cannot_make_its_parent_send(netns: str) -> None:
+    """A root process maps a TX ring and forks a child that becomes nobody.  The
+    child tries every way to put an address request into the parent's frames: the
+    mapping it may have inherited, a mapping of its own, and a send of its own.  The
+    oracle is the address list after the parent's next send: a frame the child
+    wrote would add its address with root's rights.  The parent's own request
+    afterwards does add one, so the check is not vacuous."""
+    ip("link", "add", "fork0", "type", "dummy", netns=netns)
+    index = ifindex(netns, "fork0")
+    sock = netlink_socket(netns, socket.NETLINK_ROUTE)
+    rings = open_rings(sock, None, TX)
+    assert rings.tx is not None
+    read_fd, write_fd = os.pipe()
+
+    def attacker() -> None:
+        assert rings.tx is not None
+        tried: dict[str, bool | int | None] = {"inherited": is_mapped_here(rings.map)}
+        become_nobody()
+        try:  # nothing is VALID yet: 0 on a ring this task may send from
+            tried["send"] = rings.tx.send()
+        except OSError as err:
+            tried["send"] = err.errno
+        if is_mapped_here(rings.map):
+            rings.tx.put(address_request(index, "10.7.0.3", seq=1))
+        try:
+            own = map_socket(sock, len(rings.map))
+            TxRing(sock, TX, mapping=own, base=0).put(address_request(index, "10.7.0.5", seq=2))
+            tried["map"] = 0
+        except OSError as err:
+            tried["map"] = err.errno
+        os.write(write_fd, json.dumps(tried).encode())
+
+    child = fork_child(attacker)
+    os.close(write_fd)
+    assert wait_child(child) == 0
+    with os.fdopen(read_fd, "rb") as pipe:
+        tried = json.loads(pipe.read())
+    assert rings.tx.send() == 0  # root's send finds no frame the child wrote
+    assert ipv4_addresses(netns, "fork0") == []
+    assert tried == {"inherited": False, "send": errno.EPERM, "map": errno.EPERM}
+
+    rings.tx.put(address_request(index, "10.7.0.4", seq=3))
+    assert rings.tx.send() > 0
+    assert ipv4_addresses(netns, "fork0") == ["10.7.0.4"]
+    rings.close()
+    sock.close()
+
+
+def test_a_new_owner_does_not_send_what_the_old_one_left(netns: str) -> None:
+    """A child that became nobody maps a root socket's TX ring first (so it
+    owns it), leaves an address request VALID in a frame and exits.  Root
+    then maps the ring: it adopts it zeroed, so its send finds nothing, and
+    the address list (the oracle) stays empty; root's own request works."""
+    ip("link", "add", "adopt0", "type", "dummy", netns=netns)
+    index = ifindex(netns, "adopt0")
+    sock = netlink_socket(netns, socket.NETLINK_ROUTE)
+    set_ring(sock, NETLINK_TX_RING, TX)
+
+    def owner() -> None:
+        become_nobody()
+        TxRing(sock, TX).put(address_request(index, "10.7.0.6", seq=1))
+
+    assert in_child(owner) == 0
+    tx = TxRing(sock, TX)
+    assert tx.frame(0).status == 0 and tx.frame(0).length == 0, "the old owner's frame is still there"
+    assert tx.send() == 0
+    assert ipv4_addresses(netns, "adopt0") == []
+    tx.put(address_request(index, "10.7.0.7", seq=2))
+    assert tx.send() > 0
+    assert ipv4_addresses(netns, "adopt0") == ["10.7.0.7"]
+    tx.close()
+    sock.close()

@@ -1,20 +1,17 @@
 """Invariant 5: changing a TX frame during or after the send cannot change
 what the kernel processed.  A scribbler rewrites nm_len, nlmsg_len, payload
-and status words of the TX frames while batches are sent, from a thread, a
-second mapping in another process, a forked child sharing the mapping, and
-a process that got the socket over SCM_RIGHTS.  Every datagram the kernel
+and status words of the TX frames while batches are sent, from threads (no
+other address space can map a TX ring or inherit its mapping:
+test_tx_permissions.py).  Every datagram the kernel
 delivers must be whole netlink messages no longer than a frame (what it
 checked is what it sent), nothing crashes, and the ring works normally
 afterwards.  KASAN watches the kernel side (the splat scan fails the run)."""
 
 from __future__ import annotations
 
-import array
 import errno
 import mmap
-import os
 import random
-import signal
 import socket
 import struct
 import threading
@@ -24,7 +21,6 @@ from contextlib import AbstractContextManager, contextmanager
 import pytest
 
 from nlmmap.abi import NL_MMAP_HDRLEN, NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID, RingRequest
-from nlmmap.frames import map_socket
 from nlmmap.messages import NLM_F_ACK, address_of, pending_datagrams, user_message
 from nlmmap.netns import netlink_socket
 from nlmmap.ring import NLMSG_HDR, split_messages
@@ -58,10 +54,6 @@ def scribble(frames: TxRing, stop: Callable[[], bool], seed: int) -> None:
                                                                 7]))
 
 
-def _forever(pid_stop: int) -> Callable[[], bool]:
-    return lambda: os.getppid() != pid_stop
-
-
 @contextmanager
 def thread_writer(sender: socket.socket, rings: Rings) -> Iterator[None]:
     done = threading.Event()
@@ -74,74 +66,14 @@ def thread_writer(sender: socket.socket, rings: Rings) -> Iterator[None]:
         thread.join()
 
 
-@contextmanager
-def child_writer(body: Callable[[], None]) -> Iterator[None]:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            body()
-        finally:
-            os._exit(0)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-
-
 def _tx_view(sock: socket.socket, rings: Rings, mapping: mmap.mmap) -> TxRing:
     """The TX frames of rings as seen through mapping (another mapping of the same rings, say)."""
     assert rings.tx is not None
     return TxRing(sock, TX, mapping=mapping, base=rings.tx.base)
 
 
-def second_mapping_writer(sender: socket.socket, rings: Rings) -> AbstractContextManager[None]:
-    """Another process maps the same socket a second time and writes there."""
-    parent = os.getpid()
-
-    def body() -> None:
-        scribble(_tx_view(sender, rings, map_socket(sender, len(rings.map))), _forever(parent), 2)
-
-    return child_writer(body)
-
-
-def forked_writer(sender: socket.socket, rings: Rings) -> AbstractContextManager[None]:
-    """A forked child writes through the mapping it inherited."""
-    parent = os.getpid()
-    return child_writer(lambda: scribble(_tx_view(sender, rings, rings.map), _forever(parent), 3))
-
-
-@contextmanager
-def scm_rights_writer(sender: socket.socket, rings: Rings) -> Iterator[None]:
-    """A process that did not have the socket gets it over SCM_RIGHTS, maps
-    it and writes."""
-    parent = os.getpid()
-    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    size = len(rings.map)
-
-    def body() -> None:
-        # a process without the ring socket or its mapping...
-        rings.map.close()
-        os.closerange(3, right.fileno())
-        os.closerange(right.fileno() + 1, 4096)
-        fds = array.array("i")
-        _, ancdata, _, _ = right.recvmsg(1, socket.CMSG_LEN(fds.itemsize))
-        fds.frombytes(ancdata[0][2][: fds.itemsize])
-        with socket.socket(fileno=fds[0]) as got:  # ...until now
-            scribble(_tx_view(got, rings, map_socket(got, size)), _forever(parent), 4)
-
-    with child_writer(body):
-        left.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [sender.fileno()]))])
-        yield
-    left.close()
-    right.close()
-
-
 WRITERS: dict[str, Callable[[socket.socket, Rings], AbstractContextManager[None]]] = {
     "thread": thread_writer,
-    "second-mapping": second_mapping_writer,
-    "fork": forked_writer,
-    "scm-rights": scm_rights_writer,
 }
 
 

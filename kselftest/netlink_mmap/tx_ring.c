@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <linux/netlink.h>
@@ -290,26 +289,16 @@ static void *scribble_thread(void *arg)
  */
 TEST_F(usersock, racing_writers_cannot_change_what_is_sent)
 {
-	struct scribbler threads[2] = {}, forked = {};
+	struct scribbler threads[2] = {};
 	unsigned int i, seq = 0, delivered = 0;
 	struct nl_mmap_stats stats;
 	int rcvbuf = 4 << 20;
 	pthread_t tid[2];
-	pid_t child;
 	ssize_t n;
 
 	ASSERT_EQ(0, setsockopt(self->rx, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)));
 	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
 
-	forked.base = self->ring.base;
-	forked.seed = 3;
-	child = fork();
-	ASSERT_LE(0, child);
-	if (child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		scribble(&forked);
-		_exit(0);
-	}
 	for (i = 0; i < 2; i++) {
 		threads[i].base = self->ring.base;
 		threads[i].seed = i + 1;
@@ -345,8 +334,6 @@ TEST_F(usersock, racing_writers_cannot_change_what_is_sent)
 		__atomic_store_n(&threads[i].stop, 1, __ATOMIC_RELAXED);
 		pthread_join(tid[i], NULL);
 	}
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
 	/* every round found the head frame VALID: the kernel took at least
 	 * one frame per round, sent or released with an error
 	 */
@@ -372,6 +359,105 @@ TEST_F(usersock, racing_writers_cannot_change_what_is_sent)
 		  nl_ring_send(self->tx, &self->dst, 0));
 	for (i = 0; i < tx_req.nm_frame_nr; i++)
 		EXPECT_EQ(64, recv(self->rx, self->buf, BUF_SIZE, MSG_DONTWAIT));
+}
+
+/*
+ * Frames go with the rights of the task that sends them, so only the
+ * address space that mapped the ring may write them: a forked child (one
+ * that dropped privileges, say) gets no mapping, cannot map the ring
+ * itself and cannot send from it, and the parent's frames stay its own.
+ * Nor can the parent hand the mapping down: MADV_DOFORK is refused for
+ * a VM_DONTEXPAND mapping.
+ */
+TEST_F(usersock, a_forked_child_cannot_write_or_send_the_tx_ring)
+{
+	size_t len = nl_ring_size(&tx_req);
+	unsigned char vec[16];
+	int status;
+	pid_t child;
+
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	user_msg(self->buf, 64, 1);
+	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 64));
+	EXPECT_EQ(-1, madvise(self->ring.map, len, MADV_DOFORK));
+	EXPECT_EQ(EINVAL, errno);
+
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		void *map;
+
+		/* 1: the parent's mapping is not in the child */
+		if (mincore(self->ring.map, len, vec) == 0 || errno != ENOMEM)
+			_exit(1);
+		/* 2: nor can the child map the ring */
+		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   self->tx, 0);
+		if (map != MAP_FAILED || errno != EPERM)
+			_exit(2);
+		/* 3: nor send what the parent wrote */
+		if (nl_ring_send(self->tx, &self->dst, 0) != -EPERM)
+			_exit(3);
+		_exit(0);
+	}
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("child check %d failed",
+						  WEXITSTATUS(status));
+
+	/* the parent's frame is still VALID and its own to send */
+	EXPECT_EQ(64, nl_ring_send(self->tx, &self->dst, 0));
+	EXPECT_EQ(1, next_seq(self->rx, self->buf));
+	EXPECT_EQ(-1, next_seq(self->rx, self->buf));
+}
+
+/*
+ * Once the owner's mapping is gone (daemon(): the parent exits), another
+ * process that has the socket maps the TX ring and owns it, zeroed: the
+ * frame the old owner left VALID does not go out with the new owner's
+ * rights, and the old owner can no longer send.
+ */
+TEST_F(usersock, a_process_adopts_the_tx_ring_once_the_owner_unmapped)
+{
+	size_t len = nl_ring_size(&tx_req);
+	int status;
+	pid_t child;
+
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	user_msg(self->buf, 64, 1);
+	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 64));
+	nl_ring_unmap(&self->ring);
+
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		struct nl_mmap_hdr *hdr;
+		unsigned char *map;
+
+		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   self->tx, 0);
+		if (map == MAP_FAILED)
+			_exit(1);
+		hdr = (struct nl_mmap_hdr *)map;
+		/* the old owner's VALID frame is gone, message and all */
+		if (hdr->nm_status != NL_MMAP_STATUS_UNUSED || hdr->nm_len)
+			_exit(2);
+		user_msg((unsigned char *)hdr + NL_MMAP_HDRLEN, 48, 2);
+		hdr->nm_len = 48;
+		nl_frame_set_status(hdr, NL_MMAP_STATUS_VALID);
+		if (nl_ring_send(self->tx, &self->dst, 0) != 48)
+			_exit(3);
+		_exit(0);
+	}
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("child check %d failed",
+						  WEXITSTATUS(status));
+	/* only the new owner's message arrived */
+	EXPECT_EQ(2, next_seq(self->rx, self->buf));
+	EXPECT_EQ(-1, next_seq(self->rx, self->buf));
+	/* the ring is the child's: the old owner neither sends nor maps */
+	EXPECT_EQ(-EPERM, nl_ring_send(self->tx, &self->dst, 0));
 }
 
 TEST_HARNESS_MAIN
