@@ -128,6 +128,7 @@ class Ring:
     seq: int = 0  # frames the kernel's head has passed, ever
     tail: int = 0  # poll()'s oldest frame not known to be handed back
     tail_seq: int = 0
+    skipped: int = 0  # SKIP frames stepped over since an UNUSED one or a drain, at most frame_nr
     done: int = 0  # counters: frames sent or published, COPY frames, TX errors
     copies: int = 0
     errors: int = 0
@@ -217,11 +218,13 @@ class Socket:
         while budget[0]:
             frame = ring.frames[ring.head]
             if frame.status == NL_MMAP_STATUS_UNUSED:
+                ring.skipped = 0
                 return frame
             if frame.status != NL_MMAP_STATUS_SKIP:
                 return None
             budget[0] -= 1
             ring.advance()
+            ring.skipped = min(ring.skipped + 1, ring.req.frame_nr)
         return None
 
     def batch(self) -> bool:
@@ -264,8 +267,10 @@ class Socket:
         if ring is None:
             return
         start = ring.seq
-        while self.batch() and ring.seq - start < ring.req.frame_nr:
-            pass
+        while True:
+            ring.skipped = 0  # user space may have handed back a frame behind the head
+            if not self.batch() or ring.seq - start >= ring.req.frame_nr:
+                break
 
     def kick(self) -> None:
         if self.rx is not None:
@@ -329,15 +334,20 @@ class Socket:
         """The POLLIN, POLLERR and POLLOUT bits of poll().  It moves one
         batch of the backlog into released frames, as a delivery does, and
         never a dump round (rule 18: whoever polls may not be the reader);
-        a batch that moved something ends a congestion as recvmsg() does."""
+        it ends a congestion as recvmsg() does.  POLLIN also when the batch
+        ran out with skbs left, so the poller comes back for the next; after
+        a lap of SKIP frames (user space holds them all) it steps no more
+        until a recvmsg() (rule 18)."""
         ring = self.rx
-        if ring is not None and self.backlog:
-            seq = ring.seq
-            self.batch()
-            if ring.seq != seq:
-                self.wake()
+        more = False
+        if ring is not None and self.backlog and ring.skipped < ring.req.frame_nr:
+            more = self.batch()
+            if ring.skipped >= ring.req.frame_nr:
+                more = False
+        if ring is not None:
+            self.wake()
         mask = select.POLLERR if self.err else 0
-        if self.queue or self.rx_waiting():
+        if self.queue or self.rx_waiting() or more:
             mask |= select.POLLIN
         # writable (rule 11): the TX head is free to fill, or a send has
         # something to do: a VALID frame (after EAGAIN nothing else would
