@@ -128,7 +128,7 @@ class Ring:
     seq: int = 0  # frames the kernel's head has passed, ever
     tail: int = 0  # poll()'s oldest frame not known to be handed back
     tail_seq: int = 0
-    skipped: int = 0  # SKIP frames stepped over since an UNUSED one or a drain, at most frame_nr
+    skipped: int = 0  # consecutive SKIP frames the head stepped over (reset by a drain), at most frame_nr
     done: int = 0  # counters: frames sent or published, COPY frames, TX errors
     copies: int = 0
     errors: int = 0
@@ -221,6 +221,7 @@ class Socket:
                 ring.skipped = 0
                 return frame
             if frame.status != NL_MMAP_STATUS_SKIP:
+                ring.skipped = 0  # a frame user space holds: not a lap of SKIP
                 return None
             budget[0] -= 1
             ring.advance()
