@@ -134,17 +134,23 @@ def test_poll_moves_one_batch_of_what_waited(
 
 def test_a_poller_is_not_left_asleep_beside_frames_kept_with_skip(
         usersock_pair: tuple[socket.socket, socket.socket], make_rx_ring: Callable[..., RxRing]) -> None:
-    """User space keeps 40 frames with SKIP; a delivery steps over 16 of them
-    (its batch) and leaves its message in the backlog.  Each poll() steps over
-    16 more and must report POLLIN while a message waits behind them, so that a
-    poller comes back for the next batch instead of sleeping beside it."""
+    """A delivery steps over 10 SKIP frames and stops at frame 10, which user
+    space still holds; a poll() looks at those 10 and says nothing waits.  Then
+    user space keeps frames 10 to 40 with SKIP.  The next poll() steps over 16
+    of them (its batch) with the message still waiting, and its look at the
+    frames stepped over finds nothing to read: it must still report POLLIN, so
+    that the poller comes back for the next batch instead of sleeping."""
     receiver, sender = usersock_pair
     wide = RingRequest(block_size=4096, block_nr=16, frame_size=1024, frame_nr=64)
-    kept = 40
+    kept = 41
     ring = make_rx_ring(receiver, wide)
-    for index in range(kept):
+    for index in range(10):
         ring.set_status(index, NL_MMAP_STATUS_SKIP)
+    ring.set_status(10, NL_MMAP_STATUS_VALID)  # not handed back yet
     send_user(sender, receiver, user_message(64, 7))
+    assert not ring.wait(0), "nothing to read yet: frames 0-9 are kept, frame 10 is not the kernel's"
+    for index in range(10, kept):
+        ring.set_status(index, NL_MMAP_STATUS_SKIP)
     polls = 0
     while ring.frame(kept).status != NL_MMAP_STATUS_VALID:
         polls += 1
