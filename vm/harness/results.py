@@ -18,10 +18,12 @@ _TAP_RESULT = re.compile(r"^(?P<ok>ok|not ok)\s+(?P<num>\d+)\s*-?\s*(?P<desc>[^#
 # series, with the rings compiled out: a splat there is the series' too).
 PERF_BOOT = "perf"
 PERF_AGAIN = "perf2"
+# both nfqueue modes once more when ring mode fails where socket mode passed
+RING_AGAIN = "perf-ring2"
 NOMMAP_BOOTS = ("nommap", "nommap2")
 # the bare base's boot, where a fix's selftest must fail (harness.unfixed)
 BASE_BOOT = "base"
-JUDGED_BOOTS = ("", PERF_BOOT, PERF_AGAIN, *NOMMAP_BOOTS, BASE_BOOT)
+JUDGED_BOOTS = ("", PERF_BOOT, PERF_AGAIN, RING_AGAIN, *NOMMAP_BOOTS, BASE_BOOT)
 
 _TAP_PLAN = re.compile(r"^1\.\.(\d+)")
 _TAP_BAIL = re.compile(r"^Bail out!\s*(.*)")
