@@ -3,16 +3,20 @@
 #
 # Every benchmark point once per repetition, the variants of a point
 # interleaved so that drift within the boot spreads over all of them; one
-# JSON line per run (nlbench's, plus "rep").  PATHS: "sock ring", or "sock"
-# on the base.  A failing run is recorded as {"failed": ...} and the script
-# goes on; its exit status says if any failed.
+# JSON line per run (nlbench's, plus "rep").  PATHS: the nfqueue paths,
+# "sock packed mmsg uring ring", without ring on the base; the dump and
+# events workloads run in the sock and ring paths among them.  "packed"
+# runs per-packet verdicts only: with batch verdicts every socket path sends
+# one message per round, which is the sock path.  A failing run is recorded
+# as {"failed": ...} and the script goes on; its exit status says if any
+# failed.
 set -euo pipefail
 
 nlbench=$1 out=$2 scale=$3
 read -ra paths <<<"$4"
 
 case $scale in
-full) reps=5 routes=100000 events=20000 ;;
+full) reps=3 routes=100000 events=20000 ;;
 smoke) reps=1 routes=1000 events=1000 ;;
 *) echo "guest.sh: scale must be full or smoke" >&2; exit 2 ;;
 esac
@@ -65,6 +69,7 @@ for ((rep = 1; rep <= reps; rep++)); do
 		for mode in drain flood; do
 			for path in "${paths[@]}"; do
 				for verdict in each batch; do
+					[[ $path == packed && $verdict == batch ]] && continue
 					record "$rep" nlb-nfq nfq "$path" "$verdict" "$size" "${packets[$size]}" "$flows" "$mode"
 				done
 			done
@@ -81,6 +86,7 @@ for ((rep = 1; rep <= reps; rep++)); do
 		ring_kb=4096 series=main
 	fi
 	for path in "${paths[@]}"; do
+		[[ $path == sock || $path == ring ]] || continue
 		record "$rep" nlb-dump dump "$path"
 		fresh_netns nlb-events
 		record "$rep" nlb-events events "$path" $((256 << 10)) "$events"
