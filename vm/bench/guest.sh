@@ -35,9 +35,12 @@ failed=0
 say() { printf 'nlmmap-guest: bench: %s\n' "$*"; }
 
 # The RX ring size of the nfqueue runs, and the series a run belongs to:
-# "main", or "ringsize" (the same point with a small ring: poll() scans the
-# ring when nothing waits, so its cost grows with the frame count).
-ring_kb=4096 series=main
+# "main", "ringsize" (the same point with a small ring: poll() scans the
+# ring when nothing waits, so its cost grows with the frame count) or
+# "forward" (the packets forwarded between two netns instead of sent to a
+# local socket: nlbench's NLBENCH_FORWARD, at the sizes of the headline).
+ring_kb=4096 series=main forward=""
+forward_sizes=(64 1500)
 
 # record REP NETNS nlbench-args...: one JSON line, or a "failed" line
 record() {
@@ -45,7 +48,8 @@ record() {
 	shift 2
 	# A run that hangs is recorded as failed instead of stalling the boot
 	# (guest seconds: under -icount they count instructions).
-	if line=$(timeout 600 ip netns exec "$ns" env "NLBENCH_RING_KB=$ring_kb" "$nlbench" "$@" 2>/tmp/nlbench.err); then
+	if line=$(timeout 600 ip netns exec "$ns" env "NLBENCH_RING_KB=$ring_kb" "NLBENCH_FORWARD=$forward" \
+		"$nlbench" "$@" 2>/tmp/nlbench.err); then
 		printf '%s, "series": "%s", "rep": %s}\n' "${line%\}}" "$series" "$rep" >>"$out"
 	else
 		failed=1
@@ -55,25 +59,32 @@ record() {
 	fi
 }
 
+# nfq_points REP NETNS SIZE: every nfqueue path and verdict style, both modes
+nfq_points() {
+	local rep=$1 ns=$2 size=$3 mode path verdict
+	for mode in drain flood; do
+		for path in "${paths[@]}"; do
+			for verdict in each batch; do
+				[[ $path == packed && $verdict == batch ]] && continue
+				record "$rep" "$ns" nfq "$path" "$verdict" "$size" "${packets[$size]}" "$flows" "$mode"
+			done
+		done
+	done
+}
+
 # shellcheck source=vm/bench/netns.sh
 source "$(dirname "$0")/netns.sh"
 
 : >"$out"
 nfq_netns nlb-nfq
+fwd_netns nlb-router nlb-src nlb-dst
 say "adding $routes routes to the dump netns"
 dump_netns nlb-dump "$routes"
 
 for ((rep = 1; rep <= reps; rep++)); do
 	say "repetition $rep of $reps"
 	for size in "${sizes[@]}"; do
-		for mode in drain flood; do
-			for path in "${paths[@]}"; do
-				for verdict in each batch; do
-					[[ $path == packed && $verdict == batch ]] && continue
-					record "$rep" nlb-nfq nfq "$path" "$verdict" "$size" "${packets[$size]}" "$flows" "$mode"
-				done
-			done
-		done
+		nfq_points "$rep" nlb-nfq "$size"
 		record "$rep" nlb-nfq copy "$size" "${packets[$size]}"
 	done
 	if [[ " ${paths[*]} " == *" ring "* ]]; then
@@ -85,6 +96,11 @@ for ((rep = 1; rep <= reps; rep++)); do
 		done
 		ring_kb=4096 series=main
 	fi
+	series=forward forward="nlb-src nlb-dst $FORWARD_DST"
+	for size in "${forward_sizes[@]}"; do
+		nfq_points "$rep" nlb-router "$size"
+	done
+	series=main forward=""
 	for path in "${paths[@]}"; do
 		[[ $path == sock || $path == ring ]] || continue
 		record "$rep" nlb-dump dump "$path"
@@ -95,4 +111,7 @@ done
 ip netns del nlb-events 2>/dev/null || true
 ip netns del nlb-dump
 ip netns del nlb-nfq
+ip netns del nlb-router
+ip netns del nlb-src
+ip netns del nlb-dst
 exit "$failed"

@@ -24,14 +24,20 @@
  *
  * VERDICT is each (one NFQNL_MSG_VERDICT per packet) or batch (one
  * NFQNL_MSG_VERDICT_BATCH per read round, at most BATCH_MAX packets); MODE
- * is flood or drain (see bench_nfq()).  Every path checks that packet ids
+ * is flood or drain (see bench_nfq()).  With NLBENCH_FORWARD="SRC DST ADDR"
+ * the packets are forwarded instead of sent locally: the generators run in
+ * netns SRC and send to ADDR, which this netns routes to netns DST (its
+ * forward chain queues them, vm/bench/netns.sh); the sink listens in DST.
+ * Every path checks that packet ids
  * come in order, each once, and that every packet got its verdict.  The
  * ring client is the selftests' nl_ring.h (kselftest/netlink_mmap/ of this
  * project).
  */
-#define _GNU_SOURCE	/* recvmmsg() */
+#define _GNU_SOURCE	/* recvmmsg(), setns() */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <liburing.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -540,6 +546,8 @@ static void nfq_flush(struct nfq_state *s)
 
 /* Overruns (ENOBUFS) that ring_next() took from the socket */
 static long kick_enobufs;
+/* zero-length reads that ring_next() made (system calls of the ring path) */
+static long kicks;
 
 /*
  * The frame at the RX head, or, when none waits, the one a zero-length
@@ -554,6 +562,7 @@ static struct nl_mmap_hdr *ring_next(int fd, struct nl_ring *rx)
 	if (hdr)
 		return hdr;
 	err = nl_ring_kick(fd);
+	kicks++;
 	if (err == -ENOBUFS)
 		kick_enobufs++;
 	else if (err) {
@@ -603,6 +612,41 @@ static int nfq_round(struct nfq_state *s)
 	return s->done > before;
 }
 
+/* NLBENCH_FORWARD: where the generators and the sink run, and the address */
+static struct {
+	char src[64], dst[64];
+	struct in_addr addr;
+	int on;
+} fwd;
+
+static void forward_setup(void)
+{
+	const char *spec = getenv("NLBENCH_FORWARD");
+	char addr[64];
+
+	if (!spec || !*spec)
+		return;
+	if (sscanf(spec, "%63s %63s %63s", fwd.src, fwd.dst, addr) != 3 ||
+	    inet_pton(AF_INET, addr, &fwd.addr) != 1) {
+		fprintf(stderr, "nlbench: NLBENCH_FORWARD must be \"SRC_NETNS DST_NETNS IPV4\"\n");
+		exit(2);
+	}
+	fwd.on = 1;
+}
+
+/* Move this thread into the named netns (ip netns add's bind mount). */
+static void enter_netns(const char *name)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET))
+		die(path);
+	close(fd);
+}
+
 static void udp_flow(int size, long packets)
 {
 	struct sockaddr_in dst = {
@@ -610,13 +654,18 @@ static void udp_flow(int size, long packets)
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 	};
 	static unsigned char payload[65507];
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), sndbuf = 64 << 20;
+	int fd, sndbuf = 64 << 20;
 	long i;
 
 	/* a name of its own, so that profiles tell generators from the daemon */
 	prctl(PR_SET_NAME, "nlb-flow");
+	if (fwd.on) {
+		enter_netns(fwd.src);
+		dst.sin_addr = fwd.addr;
+	}
 
 	/* queued packets stay charged to this socket until their verdict */
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)))
 		die("UDP socket");
 	for (i = 0; i < packets; i++) {
@@ -743,7 +792,21 @@ static int bench_nfq(int argc, char **argv)
 		usage();
 
 	/* accepted packets land here, unread: drops past its buffer are cheap */
-	sink = socket(AF_INET, SOCK_DGRAM, 0);
+	forward_setup();
+	if (fwd.on) {
+		int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+
+		if (self < 0)
+			die("/proc/self/ns/net");
+		enter_netns(fwd.dst);
+		sink_addr.sin_addr.s_addr = htonl(INADDR_ANY);
+		sink = socket(AF_INET, SOCK_DGRAM, 0);
+		if (setns(self, CLONE_NEWNET))
+			die("back to the router's netns");
+		close(self);
+	} else {
+		sink = socket(AF_INET, SOCK_DGRAM, 0);
+	}
 	if (sink < 0 || bind(sink, (struct sockaddr *)&sink_addr, sizeof(sink_addr)))
 		die("UDP sink");
 	s.fd = nl_socket(NETLINK_NETFILTER);
@@ -784,11 +847,11 @@ static int bench_nfq(int argc, char **argv)
 			flows_wait(flows);
 	}
 	busy = cpu_busy_ns() - busy;
-	printf("{\"workload\": \"nfq\", \"mode\": \"%s\", \"path\": \"%s\", \"verdict\": \"%s\", "
+	printf("{\"workload\": \"nfq\", \"traffic\": \"%s\", \"mode\": \"%s\", \"path\": \"%s\", \"verdict\": \"%s\", "
 	       "\"size\": %ld, \"flows\": %ld, \"packets\": %ld, \"verdicted\": %ld, \"lost\": %ld, "
 	       "\"queue_drops\": %ld, \"guest_ns\": %llu, \"user_ns\": %llu, \"sys_ns\": %llu, "
 	       "\"cpu_busy_ns\": %llu, \"ring_frames\": %u}\n",
-	       argv[5], argv[0], argv[1], size, flows, packets, s.done, packets - s.done,
+	       fwd.on ? "forward" : "local", argv[5], argv[0], argv[1], size, flows, packets, s.done, packets - s.done,
 	       nfq_drops(), (unsigned long long)timed, (unsigned long long)cost.user_ns,
 	       (unsigned long long)cost.sys_ns, (unsigned long long)busy,
 	       s.path == NFQ_RING ? rx_req.nm_frame_nr : 0);
@@ -860,6 +923,7 @@ static int bench_dump(int argc, char **argv)
 	uint64_t start, t;
 	struct cost c0, c1;
 	int ring, done = 0, reads = 0;
+	long syscalls = 1;	/* the request */
 	ssize_t n;
 	int fd;
 
@@ -884,9 +948,12 @@ static int bench_dump(int argc, char **argv)
 				die("recv dump");
 			done = count_messages(rbuf, n, &messages);
 			reads++;
+			syscalls++;
 			continue;
 		}
+		kicks = 0;
 		done = ring_drain(fd, &rx, &messages, &reads);
+		syscalls += kicks + !done;	/* the poll() below */
 		if (!done && !nl_ring_wait(fd, IDLE_MS)) {
 			errno = ETIMEDOUT;
 			die("dump through the ring stalled");
@@ -895,8 +962,8 @@ static int bench_dump(int argc, char **argv)
 	t = now_ns() - start;
 	c1 = cost_now(RUSAGE_SELF);
 	printf("{\"workload\": \"dump\", \"path\": \"%s\", \"messages\": %ld, \"reads\": %d, "
-	       "\"guest_ns\": %llu, \"user_ns\": %llu, \"sys_ns\": %llu}\n",
-	       argv[0], messages, reads, (unsigned long long)t,
+	       "\"syscalls\": %ld, \"guest_ns\": %llu, \"user_ns\": %llu, \"sys_ns\": %llu}\n",
+	       argv[0], messages, reads, syscalls, (unsigned long long)t,
 	       (unsigned long long)(c1.user_ns - c0.user_ns),
 	       (unsigned long long)(c1.sys_ns - c0.sys_ns));
 	return 0;
@@ -956,7 +1023,8 @@ static int bench_events(int argc, char **argv)
 	long memory, count, messages = 0, enobufs = 0;
 	struct nl_mmap_req req;
 	uint64_t start, t;
-	int ring, fd, frames = 0, status;
+	int ring, fd, frames = 0, status, rcvbuf;
+	socklen_t optlen = sizeof(rcvbuf);
 	struct nl_ring rx;
 	pid_t pid;
 	ssize_t n;
@@ -971,18 +1039,23 @@ static int bench_events(int argc, char **argv)
 	fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&groups, sizeof(groups)))
 		die("listener");
+	/* Equal memory: the ring reader keeps a receive buffer too (its
+	 * backlog is charged there), the least the kernel allows; the socket
+	 * reader gets MEMORY plus that much.
+	 */
+	set_rcvbuf(fd, 0);
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &optlen))
+		die("SO_RCVBUF");
 	if (ring) {
-		/* the same memory as frames; the receive buffer behind it minimal */
 		req = (struct nl_mmap_req){
 			.nm_block_size = 65536, .nm_block_nr = memory / 65536,
 			.nm_frame_size = 512, .nm_frame_nr = memory / 512,
 		};
-		set_rcvbuf(fd, 0);
 		errno = -nl_ring_setup(fd, &rx, &req);
 		if (errno)
 			die("RX ring");
 	} else {
-		set_rcvbuf(fd, memory);
+		set_rcvbuf(fd, memory + rcvbuf);
 	}
 	start = now_ns();
 	pid = fork();
@@ -1029,9 +1102,9 @@ static int bench_events(int argc, char **argv)
 		if (!getsockopt(fd, SOL_NETLINK, NETLINK_RING_STATS, &st, &len))
 			enobufs = st.nm_rx_drops;
 	}
-	printf("{\"workload\": \"events\", \"path\": \"%s\", \"memory\": %ld, \"count\": %ld, "
-	       "\"delivered\": %ld, \"lost\": %ld, \"overruns\": %ld, \"guest_ns\": %llu}\n",
-	       argv[0], memory, count, messages, count - messages, enobufs,
+	printf("{\"workload\": \"events\", \"path\": \"%s\", \"memory\": %ld, \"rcvbuf_min\": %d, "
+	       "\"count\": %ld, \"delivered\": %ld, \"lost\": %ld, \"overruns\": %ld, \"guest_ns\": %llu}\n",
+	       argv[0], memory + rcvbuf, rcvbuf, count, messages, count - messages, enobufs,
 	       (unsigned long long)t);
 	return 0;
 }

@@ -134,12 +134,13 @@ MODES = {"drain": "packets wait in the ring or the socket, the daemon alone is t
          "flood": "generators and daemon run together, the whole run is timed"}
 
 
-def nfq_table(runs: list[Run], mode: str) -> list[str]:
+def nfq_table(runs: list[Run], mode: str, series: str = "main") -> list[str]:
     lines = ["| size (B) | path | verdicts | packets/guest-s | MB/guest-s | daemon user+sys ns/pkt "
              "| all CPUs busy ns/pkt |", "|---|---|---|---|---|---|---|"]
     for size in SIZES:
         for path, verdict in NFQ_VARIANTS:
-            match = {"workload": "nfq", "mode": mode, "path": path, "verdict": verdict, "size": size}
+            match = {"series": series, "workload": "nfq", "mode": mode, "path": path, "verdict": verdict,
+                     "size": size}
             rate = stat(runs, pps, **match)
             if rate is None:
                 continue
@@ -166,15 +167,17 @@ def best_socket(rates: dict[tuple[str, str], Stat | None], verdict: str) -> tupl
     return max(measured, key=lambda item: item[1].median)
 
 
-def nfq_ratios(runs: list[Run], mode: str) -> list[str]:
+def nfq_ratios(runs: list[Run], mode: str, series: str = "main") -> list[str]:
     """The headline: the ring against the best socket-side path, per verdict
     style; then libnetfilter_queue's default (one sendmsg() per verdict)."""
     lines = ["| size (B) | ring / best socket path, per-packet verdicts | ring / best socket path, batch verdicts "
              "| target | ring batch / sock per-packet (libnetfilter_queue default) |",
              "|---|---|---|---|---|"]
     for size in SIZES:
-        rates = {v: stat(runs, pps, workload="nfq", mode=mode, path=v[0], verdict=v[1], size=size)
+        rates = {v: stat(runs, pps, series=series, workload="nfq", mode=mode, path=v[0], verdict=v[1], size=size)
                  for v in NFQ_VARIANTS}
+        if not any(rates.values()):
+            continue
         cells = []
         worst: float | None = None
         for verdict in ("each", "batch"):
@@ -193,16 +196,20 @@ def nfq_ratios(runs: list[Run], mode: str) -> list[str]:
 
 
 def dump_table(runs: list[Run]) -> list[str]:
-    lines = ["| path | messages | messages/guest-s | guest ms to complete | reads/frames |",
-             "|---|---|---|---|---|"]
+    # reads: recv() calls (sock) or frames read (ring); system calls: the
+    # request and the reads (sock), or the request, the zero-length reads
+    # that move the dump on and the poll()s (ring)
+    lines = ["| path | messages | messages/guest-s | guest ms to complete | reads (sock) or frames (ring) "
+             "| system calls |", "|---|---|---|---|---|---|"]
     for path in MSG_PATHS:
         chosen = pick(runs, workload="dump", path=path)
         if not chosen:
             continue
         rate = Stat.of(dump_rate(r) for r in chosen)
         took = Stat.of(num(r, "guest_ns") for r in chosen)
+        calls = f"{int(statistics.median(num(r, 'syscalls') for r in chosen)):,}" if "syscalls" in chosen[0] else "-"
         lines.append(f"| {path} | {int(num(chosen[0], 'messages')):,} | {rate.show()} | {took.show(1e6, 1)} "
-                     f"| {int(statistics.median(num(r, 'reads') for r in chosen)):,} |")
+                     f"| {int(statistics.median(num(r, 'reads') for r in chosen)):,} | {calls} |")
     rings = stat(runs, dump_rate, workload="dump", path="ring")
     socks = stat(runs, dump_rate, workload="dump", path="sock")
     value = ratio(rings, socks)
@@ -229,6 +236,8 @@ def ringsize_table(runs: list[Run]) -> list[str]:
 
 
 def events_table(runs: list[Run]) -> list[str]:
+    # memory: the ring's bytes plus the least receive buffer it keeps, or
+    # the socket's receive buffer of the same size
     lines = ["| path | memory (KiB) | events | delivered | lost | overruns reported |", "|---|---|---|---|---|---|"]
     for path in MSG_PATHS:
         chosen = pick(runs, workload="events", path=path)
@@ -311,6 +320,15 @@ def report(outdir: Path, patched: list[Run], base: list[Run], header: str, capti
     for mode, what in MODES.items():
         parts += [f"## nfnetlink_queue, {mode}: {what}", "", *nfq_table(patched, mode), "",
                   "Ratios:", "", *nfq_ratios(patched, mode), ""]
+    forward = pick(patched, series="forward")
+    if forward:
+        parts += ["## nfnetlink_queue, forwarded: the queue in a router's forward chain", "",
+                  "UDP from one netns to another through a router netns (veth pairs, MTU 65535) whose "
+                  "forward chain queues it: an accepted packet is forwarded, as through an IPS, instead of "
+                  "delivered to a local socket in the daemon's system call.", ""]
+        for mode in MODES:
+            parts += [f"### {mode}", "", *nfq_table(patched, mode, "forward"), "", "Ratios:", "",
+                      *nfq_ratios(patched, mode, "forward"), ""]
     sizes = ringsize_table(patched)
     if sizes:
         parts += ["## RX ring size (64 B, ring path, batch verdicts)", "",
@@ -342,6 +360,9 @@ def smoke_points(runs: list[Run], paths: tuple[str, ...] = NFQ_PATHS) -> list[st
             ran = bool(pick(runs, workload="nfq", path=path, verdict=verdict))
             points.append(f"{'ok' if ran else 'not ok'} {len(points) + 1} nfq ran in the {path} path, "
                           f"{verdict} verdicts")
+    for path in paths:
+        ran = bool(pick(runs, series="forward", workload="nfq", path=path))
+        points.append(f"{'ok' if ran else 'not ok'} {len(points) + 1} nfq forwarded in the {path} path")
     for workload in WORKLOADS[1:]:
         for path in (p for p in paths if p in MSG_PATHS):
             ran = bool(pick(runs, workload=workload, path=path))
@@ -351,8 +372,10 @@ def smoke_points(runs: list[Run], paths: tuple[str, ...] = NFQ_PATHS) -> list[st
             points.append(f"not ok {number} {run['failed']}")
             continue
         name = " ".join(str(run[k]) for k in ("workload", "mode", "path", "verdict", "size") if k in run)
-        if run.get("series", "main") != "main":
-            name += f" ({run['series']}, {run.get('ring_frames')} frames)"
+        if run.get("series") == "ringsize":
+            name += f" (ringsize, {run.get('ring_frames')} frames)"
+        elif run.get("series", "main") != "main":
+            name += f" ({run['series']})"
         problems = []
         if num(run, "guest_ns") <= 0:
             problems.append("no time measured")

@@ -77,6 +77,7 @@ def test_smoke_points_fail_on_loss_and_failed_runs(tmp_path: Path) -> None:
     assert suite.passed == ["nfq ran in the sock path, each verdicts", "nfq ran in the ring path, batch verdicts",
                             "nfq drain ring batch 64"]
     assert suite.failed == ["nfq ran in the sock path, batch verdicts", "nfq ran in the ring path, each verdicts",
+                            "nfq forwarded in the sock path", "nfq forwarded in the ring path",
                             "dump ran in the sock path", "dump ran in the ring path",
                             "events ran in the sock path", "events ran in the ring path",
                             "nfq drain sock each 64", "nfq ring each 64 400 4"]
@@ -84,6 +85,8 @@ def test_smoke_points_fail_on_loss_and_failed_runs(tmp_path: Path) -> None:
 
 def test_a_path_that_never_ran_fails() -> None:
     runs = [nfq("sock", "each", 64, 100), nfq("sock", "batch", 64, 100), nfq("packed", "each", 64, 100),
+            {**nfq("sock", "each", 64, 100), "series": "forward"},
+            {**nfq("packed", "each", 64, 100), "series": "forward"},
             dump("sock", 100), {"workload": "events", "path": "sock", "delivered": 5, "guest_ns": 9}]
     assert [p for p in bench.smoke_points(runs, ("sock", "packed")) if p.startswith("not ok")] == []
     failed = [p for p in bench.smoke_points(runs, ("sock", "uring", "ring")) if p.startswith("not ok")]
@@ -91,7 +94,8 @@ def test_a_path_that_never_ran_fails() -> None:
                       "not ok 4 nfq ran in the uring path, batch verdicts",
                       "not ok 5 nfq ran in the ring path, each verdicts",
                       "not ok 6 nfq ran in the ring path, batch verdicts",
-                      "not ok 8 dump ran in the ring path", "not ok 10 events ran in the ring path"]
+                      "not ok 8 nfq forwarded in the uring path", "not ok 9 nfq forwarded in the ring path",
+                      "not ok 11 dump ran in the ring path", "not ok 13 events ran in the ring path"]
     assert not any("packed path, batch" in p for p in bench.smoke_points(runs)), "packed batch is the sock path"
 
 
