@@ -94,7 +94,8 @@ if [[ -d $mmdir ]]; then
 	# The benchmark driver, on the selftests' ring client: the project's
 	# own copy (kselftest/, generated from and checked against the series),
 	# not the one inside the kernel tree it happens to build.
+	# liburing: the io_uring socket path a user could pick instead.
 	gcc -O2 -Wall -I"$KBUILD/usr/include" -I"$ROOT/kselftest/netlink_mmap" \
-		-o "$KBUILD/nlbench" "$ROOT/vm/bench/nlbench.c" ||
+		-o "$KBUILD/nlbench" "$ROOT/vm/bench/nlbench.c" -luring ||
 		die "cannot build vm/bench/nlbench.c"
 fi

@@ -3,16 +3,20 @@
 #
 # Every benchmark point once per repetition, the variants of a point
 # interleaved so that drift within the boot spreads over all of them; one
-# JSON line per run (nlbench's, plus "rep").  PATHS: "sock ring", or "sock"
-# on the base.  A failing run is recorded as {"failed": ...} and the script
-# goes on; its exit status says if any failed.
+# JSON line per run (nlbench's, plus "rep").  PATHS: the nfqueue paths,
+# "sock packed mmsg uring ring", without ring on the base; the dump and
+# events workloads run in the sock and ring paths among them.  "packed"
+# runs per-packet verdicts only: with batch verdicts every socket path sends
+# one message per round, which is the sock path.  A failing run is recorded
+# as {"failed": ...} and the script goes on; its exit status says if any
+# failed.
 set -euo pipefail
 
 nlbench=$1 out=$2 scale=$3
 read -ra paths <<<"$4"
 
 case $scale in
-full) reps=5 routes=100000 events=20000 ;;
+full) reps=3 routes=100000 events=20000 ;;
 smoke) reps=1 routes=1000 events=1000 ;;
 *) echo "guest.sh: scale must be full or smoke" >&2; exit 2 ;;
 esac
@@ -31,9 +35,12 @@ failed=0
 say() { printf 'nlmmap-guest: bench: %s\n' "$*"; }
 
 # The RX ring size of the nfqueue runs, and the series a run belongs to:
-# "main", or "ringsize" (the same point with a small ring: poll() scans the
-# ring when nothing waits, so its cost grows with the frame count).
-ring_kb=4096 series=main
+# "main", "ringsize" (the same point with a small ring: poll() scans the
+# ring when nothing waits, so its cost grows with the frame count) or
+# "forward" (the packets forwarded between two netns instead of sent to a
+# local socket: nlbench's NLBENCH_FORWARD, at the sizes of the headline).
+ring_kb=4096 series=main forward=""
+forward_sizes=(64 1500)
 
 # record REP NETNS nlbench-args...: one JSON line, or a "failed" line
 record() {
@@ -41,7 +48,8 @@ record() {
 	shift 2
 	# A run that hangs is recorded as failed instead of stalling the boot
 	# (guest seconds: under -icount they count instructions).
-	if line=$(timeout 600 ip netns exec "$ns" env "NLBENCH_RING_KB=$ring_kb" "$nlbench" "$@" 2>/tmp/nlbench.err); then
+	if line=$(timeout 600 ip netns exec "$ns" env "NLBENCH_RING_KB=$ring_kb" "NLBENCH_FORWARD=$forward" \
+		"$nlbench" "$@" 2>/tmp/nlbench.err); then
 		printf '%s, "series": "%s", "rep": %s}\n' "${line%\}}" "$series" "$rep" >>"$out"
 	else
 		failed=1
@@ -51,24 +59,32 @@ record() {
 	fi
 }
 
+# nfq_points REP NETNS SIZE: every nfqueue path and verdict style, both modes
+nfq_points() {
+	local rep=$1 ns=$2 size=$3 mode path verdict
+	for mode in drain flood; do
+		for path in "${paths[@]}"; do
+			for verdict in each batch; do
+				[[ $path == packed && $verdict == batch ]] && continue
+				record "$rep" "$ns" nfq "$path" "$verdict" "$size" "${packets[$size]}" "$flows" "$mode"
+			done
+		done
+	done
+}
+
 # shellcheck source=vm/bench/netns.sh
 source "$(dirname "$0")/netns.sh"
 
 : >"$out"
 nfq_netns nlb-nfq
+fwd_netns nlb-router nlb-src nlb-dst
 say "adding $routes routes to the dump netns"
 dump_netns nlb-dump "$routes"
 
 for ((rep = 1; rep <= reps; rep++)); do
 	say "repetition $rep of $reps"
 	for size in "${sizes[@]}"; do
-		for mode in drain flood; do
-			for path in "${paths[@]}"; do
-				for verdict in each batch; do
-					record "$rep" nlb-nfq nfq "$path" "$verdict" "$size" "${packets[$size]}" "$flows" "$mode"
-				done
-			done
-		done
+		nfq_points "$rep" nlb-nfq "$size"
 		record "$rep" nlb-nfq copy "$size" "${packets[$size]}"
 	done
 	if [[ " ${paths[*]} " == *" ring "* ]]; then
@@ -80,7 +96,13 @@ for ((rep = 1; rep <= reps; rep++)); do
 		done
 		ring_kb=4096 series=main
 	fi
+	series=forward forward="nlb-src nlb-dst $FORWARD_DST"
+	for size in "${forward_sizes[@]}"; do
+		nfq_points "$rep" nlb-router "$size"
+	done
+	series=main forward=""
 	for path in "${paths[@]}"; do
+		[[ $path == sock || $path == ring ]] || continue
 		record "$rep" nlb-dump dump "$path"
 		fresh_netns nlb-events
 		record "$rep" nlb-events events "$path" $((256 << 10)) "$events"
@@ -89,4 +111,7 @@ done
 ip netns del nlb-events 2>/dev/null || true
 ip netns del nlb-dump
 ip netns del nlb-nfq
+ip netns del nlb-router
+ip netns del nlb-src
+ip netns del nlb-dst
 exit "$failed"

@@ -5,18 +5,40 @@
  * nftables rule and the routes); time is the guest's CLOCK_MONOTONIC, which
  * under QEMU -icount counts executed instructions.
  *
- *   nlbench nfq    PATH VERDICT SIZE PACKETS FLOWS MODE   nfqueue 0, UDP to :9999
+ *   nlbench nfq    NFQPATH VERDICT SIZE PACKETS FLOWS MODE   nfqueue 0, UDP to :9999
  *   nlbench dump   PATH                               RTM_GETROUTE dump
  *   nlbench events PATH MEMORY COUNT                  route events to a listener
  *   nlbench copy   SIZE PACKETS                       memcpy of the same bytes
  *
- * PATH is sock or ring; VERDICT is each (one NFQNL_MSG_VERDICT per packet)
- * or batch (one NFQNL_MSG_VERDICT_BATCH per read round, at most BATCH_MAX
- * packets); MODE is flood or drain (see bench_nfq()).  The ring client is
- * the selftests' nl_ring.h (kselftest/netlink_mmap/ of this project).
+ * PATH is sock or ring.  NFQPATH is how the nfqueue daemon reads packets
+ * and sends verdicts, what a user could pick without the rings first:
+ *
+ *   sock    recv() per packet; per-packet verdicts in one sendmsg() each
+ *           (libnetfilter_queue's default)
+ *   packed  recv() per packet; a read round's verdicts in one sendmsg()
+ *   mmsg    recvmmsg() of up to a round's packets per call; verdicts packed
+ *   uring   io_uring: a multishot recv into a ring of provided buffers, the
+ *           round's verdicts packed into one send, submitted with the call
+ *           that also collects the next completions (DEFER_TASKRUN)
+ *   ring    the RX ring's frames read in place; verdicts in one TX frame
+ *
+ * VERDICT is each (one NFQNL_MSG_VERDICT per packet) or batch (one
+ * NFQNL_MSG_VERDICT_BATCH per read round, at most BATCH_MAX packets); MODE
+ * is flood or drain (see bench_nfq()).  With NLBENCH_FORWARD="SRC DST ADDR"
+ * the packets are forwarded instead of sent locally: the generators run in
+ * netns SRC and send to ADDR, which this netns routes to netns DST (its
+ * forward chain queues them, vm/bench/netns.sh); the sink listens in DST.
+ * Every path checks that packet ids
+ * come in order, each once, and that every packet got its verdict.  The
+ * ring client is the selftests' nl_ring.h (kselftest/netlink_mmap/ of this
+ * project).
  */
+#define _GNU_SOURCE	/* recvmmsg(), setns() */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <liburing.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +70,7 @@ static void die(const char *what)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: nlbench nfq sock|ring each|batch SIZE PACKETS FLOWS flood|drain\n"
+		"usage: nlbench nfq sock|packed|mmsg|uring|ring each|batch SIZE PACKETS FLOWS flood|drain\n"
 		"       nlbench dump sock|ring\n"
 		"       nlbench events sock|ring MEMORY COUNT\n"
 		"       nlbench copy SIZE PACKETS\n");
@@ -73,6 +95,20 @@ static int arg_ring(const char *s)
 		return 1;
 	if (strcmp(s, "sock"))
 		usage();
+	return 0;
+}
+
+enum nfq_path { NFQ_SOCK, NFQ_PACKED, NFQ_MMSG, NFQ_URING, NFQ_RING };
+static const char *const nfq_paths[] = { "sock", "packed", "mmsg", "uring", "ring" };
+
+static int arg_nfq_path(const char *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(nfq_paths) / sizeof(nfq_paths[0]); i++)
+		if (!strcmp(s, nfq_paths[i]))
+			return i;
+	usage();
 	return 0;
 }
 
@@ -263,12 +299,27 @@ static void frame_release(struct nl_ring *rx)
 	rx->head = (rx->head + 1) % rx->req.nm_frame_nr;
 }
 
+/* io_uring path: provided buffers for the multishot recv */
+#define URING_BUFS	256	/* a power of two */
+#define URING_BGID	1
+#define URING_SENDS	8
+enum { URING_RECV = 1, URING_SEND };
+
 struct nfq_state {
-	int fd, ring, batch;
+	int fd, path, batch;
 	struct nl_ring rx, tx;	/* ring path only */
 	struct msgbuf out;	/* verdicts not sent yet */
 	long done;		/* packets verdicted */
 	__u32 last_id, batch_id;
+	size_t bufsize;		/* one packet with its headers (mmsg, uring) */
+	unsigned char *bufs;	/* BATCH_MAX (mmsg) or URING_BUFS of them */
+	struct mmsghdr *mmsg;	/* mmsg path */
+	struct iovec *iov;
+	struct io_uring uring;	/* uring path */
+	struct io_uring_buf_ring *br;
+	struct msgbuf sent[URING_SENDS];	/* what the sends in flight read */
+	unsigned int sends_issued;
+	int recv_armed, sends;	/* sends not reaped yet */
 };
 
 /* Queue the verdict(s) for the packets in one buffer of messages. */
@@ -291,9 +342,183 @@ static void nfq_handle(struct nfq_state *s, const unsigned char *data, size_t le
 			continue;
 		verdict_add(&s->out, NFQNL_MSG_VERDICT, id);
 		/* libnetfilter_queue's way: one sendmsg() per verdict */
-		if (!s->ring)
+		if (s->path == NFQ_SOCK)
 			nfq_send(s->fd, &s->out);
 	}
+}
+
+/* ---- io_uring path ---- */
+
+static void uring_arm_recv(struct nfq_state *s)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->uring);
+
+	if (!sqe)
+		die("io_uring SQ full");
+	io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = URING_BGID;
+	io_uring_sqe_set_data64(sqe, URING_RECV);
+	s->recv_armed = 1;
+}
+
+static void uring_setup(struct nfq_state *s, long size)
+{
+	struct io_uring_params p = {
+		.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		.cq_entries = 4 * URING_BUFS,
+	};
+	int err, i;
+
+	p.flags |= IORING_SETUP_CQSIZE;
+	err = io_uring_queue_init_params(64, &s->uring, &p);
+	if (err) {
+		errno = -err;
+		die("io_uring_queue_init_params");
+	}
+	s->bufsize = (size + 1024 + 4095) & ~4095L;
+	s->bufs = malloc(URING_BUFS * s->bufsize);
+	if (posix_memalign((void **)&s->br, 4096, URING_BUFS * sizeof(struct io_uring_buf)) || !s->bufs)
+		die("io_uring buffers");
+	io_uring_buf_ring_init(s->br);
+	err = io_uring_register_buf_ring(&s->uring, &(struct io_uring_buf_reg){
+		.ring_addr = (unsigned long)s->br, .ring_entries = URING_BUFS, .bgid = URING_BGID,
+	}, 0);
+	if (err) {
+		errno = -err;
+		die("io_uring_register_buf_ring");
+	}
+	for (i = 0; i < URING_BUFS; i++)
+		io_uring_buf_ring_add(s->br, s->bufs + i * s->bufsize, s->bufsize, i,
+				      io_uring_buf_ring_mask(URING_BUFS), i);
+	io_uring_buf_ring_advance(s->br, URING_BUFS);
+}
+
+/* The round's verdicts in one send; it goes with the call into the kernel
+ * that also collects the next recv completions.  A netlink send to the
+ * kernel completes within its submit; URING_SENDS buffers in rotation keep
+ * each one's bytes until its completion is reaped, whatever the order.
+ */
+static void uring_send(struct nfq_state *s)
+{
+	struct msgbuf *sent = &s->sent[s->sends_issued++ % URING_SENDS];
+	struct io_uring_sqe *sqe;
+	int err;
+
+	if (s->sends >= URING_SENDS)
+		die("io_uring: verdict sends did not complete");
+	memcpy(sent->data, s->out.data, s->out.len);
+	sent->len = s->out.len;
+	s->out.len = 0;
+	sqe = io_uring_get_sqe(&s->uring);
+	if (!sqe)
+		die("io_uring SQ full");
+	io_uring_prep_send(sqe, s->fd, sent->data, sent->len, 0);
+	io_uring_sqe_set_data64(sqe, URING_SEND);
+	s->sends++;
+	err = io_uring_submit_and_get_events(&s->uring);
+	if (err < 0) {
+		errno = -err;
+		die("io_uring submit");
+	}
+}
+
+/* Up to @budget packets from the completions already posted. */
+static void uring_round(struct nfq_state *s, long budget)
+{
+	long before = s->done;
+	struct io_uring_cqe *cqe;
+	unsigned int bid;
+
+	if (!s->recv_armed) {
+		uring_arm_recv(s);
+		if (io_uring_submit_and_get_events(&s->uring) < 0)
+			die("io_uring submit recv");
+	}
+	while (s->done - before < budget && !io_uring_peek_cqe(&s->uring, &cqe)) {
+		if (cqe->user_data == URING_SEND) {
+			if (cqe->res < 0) {
+				errno = -cqe->res;
+				die("io_uring send of verdicts");
+			}
+			s->sends--;
+		} else if (cqe->res < 0) {
+			/* out of buffers: the recv ends, packets stay queued */
+			if (cqe->res != -ENOBUFS) {
+				errno = -cqe->res;
+				die("io_uring recv");
+			}
+			s->recv_armed = 0;
+		} else {
+			if (!(cqe->flags & IORING_CQE_F_BUFFER))
+				die("io_uring recv without a buffer");
+			bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+			nfq_handle(s, s->bufs + bid * s->bufsize, cqe->res);
+			io_uring_buf_ring_add(s->br, s->bufs + bid * s->bufsize, s->bufsize, bid,
+					      io_uring_buf_ring_mask(URING_BUFS), 0);
+			io_uring_buf_ring_advance(s->br, 1);
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				s->recv_armed = 0;
+		}
+		io_uring_cqe_seen(&s->uring, cqe);
+	}
+}
+
+/* Wait up to @ms for a completion; 0 on a timeout. */
+static int uring_wait(struct nfq_state *s, int ms)
+{
+	struct __kernel_timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	struct io_uring_cqe *cqe;
+	int err;
+
+	if (!s->recv_armed)
+		uring_arm_recv(s);
+	err = io_uring_submit_and_wait_timeout(&s->uring, &cqe, 1, &ts, NULL);
+	if (err == -ETIME)
+		return 0;
+	if (err < 0) {
+		errno = -err;
+		die("io_uring wait");
+	}
+	return 1;
+}
+
+/* ---- mmsg path ---- */
+
+static void mmsg_setup(struct nfq_state *s, long size)
+{
+	int i;
+
+	s->bufsize = (size + 1024 + 4095) & ~4095L;
+	s->bufs = malloc(BATCH_MAX * s->bufsize);
+	s->mmsg = calloc(BATCH_MAX, sizeof(*s->mmsg));
+	s->iov = calloc(BATCH_MAX, sizeof(*s->iov));
+	if (!s->bufs || !s->mmsg || !s->iov)
+		die("recvmmsg buffers");
+	for (i = 0; i < BATCH_MAX; i++) {
+		s->iov[i].iov_base = s->bufs + i * s->bufsize;
+		s->iov[i].iov_len = s->bufsize;
+		s->mmsg[i].msg_hdr.msg_iov = &s->iov[i];
+		s->mmsg[i].msg_hdr.msg_iovlen = 1;
+	}
+}
+
+/* One recvmmsg() of up to @budget packets; 0 when none waited. */
+static int mmsg_read(struct nfq_state *s, long budget)
+{
+	int n, i;
+
+	n = recvmmsg(s->fd, s->mmsg, budget, MSG_DONTWAIT, NULL);
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n < 0)
+		die("recvmmsg nfqueue");
+	for (i = 0; i < n; i++) {
+		if (s->mmsg[i].msg_hdr.msg_flags & MSG_TRUNC)
+			die("recvmmsg: a packet larger than its buffer");
+		nfq_handle(s, s->iov[i].iov_base, s->mmsg[i].msg_len);
+	}
+	return n;
 }
 
 static void nfq_flush(struct nfq_state *s)
@@ -304,7 +529,11 @@ static void nfq_flush(struct nfq_state *s)
 	}
 	if (!s->out.len)
 		return;
-	if (!s->ring) {
+	if (s->path == NFQ_URING) {
+		uring_send(s);
+		return;
+	}
+	if (s->path != NFQ_RING) {
 		nfq_send(s->fd, &s->out);
 		return;
 	}
@@ -317,6 +546,8 @@ static void nfq_flush(struct nfq_state *s)
 
 /* Overruns (ENOBUFS) that ring_next() took from the socket */
 static long kick_enobufs;
+/* zero-length reads that ring_next() made (system calls of the ring path) */
+static long kicks;
 
 /*
  * The frame at the RX head, or, when none waits, the one a zero-length
@@ -331,6 +562,7 @@ static struct nl_mmap_hdr *ring_next(int fd, struct nl_ring *rx)
 	if (hdr)
 		return hdr;
 	err = nl_ring_kick(fd);
+	kicks++;
 	if (err == -ENOBUFS)
 		kick_enobufs++;
 	else if (err) {
@@ -349,8 +581,18 @@ static int nfq_round(struct nfq_state *s)
 	size_t len;
 	ssize_t n;
 
+	if (s->path == NFQ_URING) {
+		uring_round(s, BATCH_MAX);
+		nfq_flush(s);
+		return s->done > before;
+	}
 	while (s->done - before < BATCH_MAX && s->out.len + 64 * BATCH_MAX < sizeof(s->out.data)) {
-		if (!s->ring) {
+		if (s->path == NFQ_MMSG) {
+			if (!mmsg_read(s, BATCH_MAX - (s->done - before)))
+				break;
+			continue;
+		}
+		if (s->path != NFQ_RING) {
 			n = recv(s->fd, rbuf, sizeof(rbuf), MSG_DONTWAIT);
 			if (n < 0 && errno == EAGAIN)
 				break;
@@ -370,6 +612,41 @@ static int nfq_round(struct nfq_state *s)
 	return s->done > before;
 }
 
+/* NLBENCH_FORWARD: where the generators and the sink run, and the address */
+static struct {
+	char src[64], dst[64];
+	struct in_addr addr;
+	int on;
+} fwd;
+
+static void forward_setup(void)
+{
+	const char *spec = getenv("NLBENCH_FORWARD");
+	char addr[64];
+
+	if (!spec || !*spec)
+		return;
+	if (sscanf(spec, "%63s %63s %63s", fwd.src, fwd.dst, addr) != 3 ||
+	    inet_pton(AF_INET, addr, &fwd.addr) != 1) {
+		fprintf(stderr, "nlbench: NLBENCH_FORWARD must be \"SRC_NETNS DST_NETNS IPV4\"\n");
+		exit(2);
+	}
+	fwd.on = 1;
+}
+
+/* Move this thread into the named netns (ip netns add's bind mount). */
+static void enter_netns(const char *name)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNET))
+		die(path);
+	close(fd);
+}
+
 static void udp_flow(int size, long packets)
 {
 	struct sockaddr_in dst = {
@@ -377,13 +654,18 @@ static void udp_flow(int size, long packets)
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 	};
 	static unsigned char payload[65507];
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), sndbuf = 64 << 20;
+	int fd, sndbuf = 64 << 20;
 	long i;
 
 	/* a name of its own, so that profiles tell generators from the daemon */
 	prctl(PR_SET_NAME, "nlb-flow");
+	if (fwd.on) {
+		enter_netns(fwd.src);
+		dst.sin_addr = fwd.addr;
+	}
 
 	/* queued packets stay charged to this socket until their verdict */
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)))
 		die("UDP socket");
 	for (i = 0; i < packets; i++) {
@@ -444,8 +726,9 @@ static int nfq_until(struct nfq_state *s, long target)
 			last = now_ns();
 			continue;
 		}
-		if (!nl_ring_wait(s->fd, IDLE_MS) && now_ns() - last > IDLE_MS * 1000000ull)
-			return 0;
+		if (s->path == NFQ_URING ? !uring_wait(s, IDLE_MS) : !nl_ring_wait(s->fd, IDLE_MS))
+			if (now_ns() - last > IDLE_MS * 1000000ull)
+				return 0;
 	}
 	return 1;
 }
@@ -495,7 +778,7 @@ static int bench_nfq(int argc, char **argv)
 
 	if (argc != 6)
 		usage();
-	s.ring = arg_ring(argv[0]);
+	s.path = arg_nfq_path(argv[0]);
 	if (strcmp(argv[1], "each") && strcmp(argv[1], "batch"))
 		usage();
 	s.batch = !strcmp(argv[1], "batch");
@@ -509,7 +792,21 @@ static int bench_nfq(int argc, char **argv)
 		usage();
 
 	/* accepted packets land here, unread: drops past its buffer are cheap */
-	sink = socket(AF_INET, SOCK_DGRAM, 0);
+	forward_setup();
+	if (fwd.on) {
+		int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+
+		if (self < 0)
+			die("/proc/self/ns/net");
+		enter_netns(fwd.dst);
+		sink_addr.sin_addr.s_addr = htonl(INADDR_ANY);
+		sink = socket(AF_INET, SOCK_DGRAM, 0);
+		if (setns(self, CLONE_NEWNET))
+			die("back to the router's netns");
+		close(self);
+	} else {
+		sink = socket(AF_INET, SOCK_DGRAM, 0);
+	}
 	if (sink < 0 || bind(sink, (struct sockaddr *)&sink_addr, sizeof(sink_addr)))
 		die("UDP sink");
 	s.fd = nl_socket(NETLINK_NETFILTER);
@@ -517,7 +814,11 @@ static int bench_nfq(int argc, char **argv)
 		die("netlink socket");
 	set_rcvbuf(s.fd, 64 << 20);
 	nfq_bind(s.fd, packets);
-	if (s.ring) {
+	if (s.path == NFQ_MMSG)
+		mmsg_setup(&s, size);
+	if (s.path == NFQ_URING)
+		uring_setup(&s, size);
+	if (s.path == NFQ_RING) {
 		ring_for_packets(&rx_req, size);
 		errno = -nl_rings_setup(s.fd, &s.rx, &rx_req, &s.tx, &tx_req);
 		if (errno)
@@ -546,14 +847,14 @@ static int bench_nfq(int argc, char **argv)
 			flows_wait(flows);
 	}
 	busy = cpu_busy_ns() - busy;
-	printf("{\"workload\": \"nfq\", \"mode\": \"%s\", \"path\": \"%s\", \"verdict\": \"%s\", "
+	printf("{\"workload\": \"nfq\", \"traffic\": \"%s\", \"mode\": \"%s\", \"path\": \"%s\", \"verdict\": \"%s\", "
 	       "\"size\": %ld, \"flows\": %ld, \"packets\": %ld, \"verdicted\": %ld, \"lost\": %ld, "
 	       "\"queue_drops\": %ld, \"guest_ns\": %llu, \"user_ns\": %llu, \"sys_ns\": %llu, "
 	       "\"cpu_busy_ns\": %llu, \"ring_frames\": %u}\n",
-	       argv[5], argv[0], argv[1], size, flows, packets, s.done, packets - s.done,
+	       fwd.on ? "forward" : "local", argv[5], argv[0], argv[1], size, flows, packets, s.done, packets - s.done,
 	       nfq_drops(), (unsigned long long)timed, (unsigned long long)cost.user_ns,
 	       (unsigned long long)cost.sys_ns, (unsigned long long)busy,
-	       s.ring ? rx_req.nm_frame_nr : 0);
+	       s.path == NFQ_RING ? rx_req.nm_frame_nr : 0);
 	return s.done == packets ? 0 : 1;
 }
 
@@ -622,6 +923,7 @@ static int bench_dump(int argc, char **argv)
 	uint64_t start, t;
 	struct cost c0, c1;
 	int ring, done = 0, reads = 0;
+	long syscalls = 1;	/* the request */
 	ssize_t n;
 	int fd;
 
@@ -646,9 +948,12 @@ static int bench_dump(int argc, char **argv)
 				die("recv dump");
 			done = count_messages(rbuf, n, &messages);
 			reads++;
+			syscalls++;
 			continue;
 		}
+		kicks = 0;
 		done = ring_drain(fd, &rx, &messages, &reads);
+		syscalls += kicks + !done;	/* the poll() below */
 		if (!done && !nl_ring_wait(fd, IDLE_MS)) {
 			errno = ETIMEDOUT;
 			die("dump through the ring stalled");
@@ -657,8 +962,8 @@ static int bench_dump(int argc, char **argv)
 	t = now_ns() - start;
 	c1 = cost_now(RUSAGE_SELF);
 	printf("{\"workload\": \"dump\", \"path\": \"%s\", \"messages\": %ld, \"reads\": %d, "
-	       "\"guest_ns\": %llu, \"user_ns\": %llu, \"sys_ns\": %llu}\n",
-	       argv[0], messages, reads, (unsigned long long)t,
+	       "\"syscalls\": %ld, \"guest_ns\": %llu, \"user_ns\": %llu, \"sys_ns\": %llu}\n",
+	       argv[0], messages, reads, syscalls, (unsigned long long)t,
 	       (unsigned long long)(c1.user_ns - c0.user_ns),
 	       (unsigned long long)(c1.sys_ns - c0.sys_ns));
 	return 0;
@@ -718,7 +1023,8 @@ static int bench_events(int argc, char **argv)
 	long memory, count, messages = 0, enobufs = 0;
 	struct nl_mmap_req req;
 	uint64_t start, t;
-	int ring, fd, frames = 0, status;
+	int ring, fd, frames = 0, status, rcvbuf;
+	socklen_t optlen = sizeof(rcvbuf);
 	struct nl_ring rx;
 	pid_t pid;
 	ssize_t n;
@@ -733,18 +1039,23 @@ static int bench_events(int argc, char **argv)
 	fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&groups, sizeof(groups)))
 		die("listener");
+	/* Equal memory: the ring reader keeps a receive buffer too (its
+	 * backlog is charged there), the least the kernel allows; the socket
+	 * reader gets MEMORY plus that much.
+	 */
+	set_rcvbuf(fd, 0);
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &optlen))
+		die("SO_RCVBUF");
 	if (ring) {
-		/* the same memory as frames; the receive buffer behind it minimal */
 		req = (struct nl_mmap_req){
 			.nm_block_size = 65536, .nm_block_nr = memory / 65536,
 			.nm_frame_size = 512, .nm_frame_nr = memory / 512,
 		};
-		set_rcvbuf(fd, 0);
 		errno = -nl_ring_setup(fd, &rx, &req);
 		if (errno)
 			die("RX ring");
 	} else {
-		set_rcvbuf(fd, memory);
+		set_rcvbuf(fd, memory + rcvbuf);
 	}
 	start = now_ns();
 	pid = fork();
@@ -791,9 +1102,9 @@ static int bench_events(int argc, char **argv)
 		if (!getsockopt(fd, SOL_NETLINK, NETLINK_RING_STATS, &st, &len))
 			enobufs = st.nm_rx_drops;
 	}
-	printf("{\"workload\": \"events\", \"path\": \"%s\", \"memory\": %ld, \"count\": %ld, "
-	       "\"delivered\": %ld, \"lost\": %ld, \"overruns\": %ld, \"guest_ns\": %llu}\n",
-	       argv[0], memory, count, messages, count - messages, enobufs,
+	printf("{\"workload\": \"events\", \"path\": \"%s\", \"memory\": %ld, \"rcvbuf_min\": %d, "
+	       "\"count\": %ld, \"delivered\": %ld, \"lost\": %ld, \"overruns\": %ld, \"guest_ns\": %llu}\n",
+	       argv[0], memory + rcvbuf, rcvbuf, count, messages, count - messages, enobufs,
 	       (unsigned long long)t);
 	return 0;
 }

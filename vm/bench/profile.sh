@@ -18,7 +18,17 @@ say() { printf 'nlmmap-guest: profile: %s\n' "$*" >&2; }
 
 # the first payload size of vm/bench/matrix.txt, at its full packet count
 read -r size packets _ < <(grep -v -e '^#' -e '^[[:space:]]*$' "$(dirname "$0")/matrix.txt" | head -n 1)
-variants=("nfq-drain-$size-sock-each" "nfq-drain-$size-ring-each" "nfq-drain-$size-ring-batch" dump-sock dump-ring)
+# every nfqueue path with both verdict styles (packed: per-packet only,
+# vm/bench/guest.sh says why), then both dumps
+nfq=()
+for path in sock packed mmsg uring ring; do
+	for verdict in each batch; do
+		[[ $path == packed && $verdict == batch ]] || nfq+=("$path-$verdict")
+	done
+done
+variants=()
+for v in "${nfq[@]}"; do variants+=("nfq-drain-$size-$v"); done
+variants+=(dump-sock dump-ring)
 if ! command -v perf >/dev/null; then
 	say "no perf binary in the guest (the host's root fs): install linux-perf"
 	printf '1..1\nok 1 profile # SKIP no perf binary in the guest (install linux-perf)\n'
@@ -60,10 +70,10 @@ profile() {
 	fi
 }
 
-profile "${variants[0]}" nlp-nfq nfq sock each "$size" "$packets" 4 drain
-profile "${variants[1]}" nlp-nfq nfq ring each "$size" "$packets" 4 drain
-profile "${variants[2]}" nlp-nfq nfq ring batch "$size" "$packets" 4 drain
-profile "${variants[3]}" nlp-dump dump sock
-profile "${variants[4]}" nlp-dump dump ring
+for v in "${nfq[@]}"; do
+	profile "nfq-drain-$size-$v" nlp-nfq nfq "${v%-*}" "${v#*-}" "$size" "$packets" 4 drain
+done
+profile dump-sock nlp-dump dump sock
+profile dump-ring nlp-dump dump ring
 ip netns del nlp-nfq
 ip netns del nlp-dump

@@ -18,9 +18,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from nlmmap.guestinfo import expected, running_build_id, running_config
 from harness.results import tap_document
 from nlmmap.abi import RingRequest, ring_stats
+from nlmmap.guestinfo import expected, running_build_id, running_config
 from nlmmap.messages import (
     NETLINK_NETFILTER,
     RTM_GETROUTE,

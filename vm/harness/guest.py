@@ -126,7 +126,7 @@ class Guest:
                 mmap = "CONFIG_NETLINK_MMAP=y\n" in config.readlines()
         except OSError:  # no IKCONFIG_PROC: a kernel without the series is measured as such
             mmap = False
-        paths = "sock ring" if mmap else "sock"
+        paths = " ".join(benchreport.NFQ_PATHS if mmap else benchreport.NFQ_PATHS[:-1])
         runs = self.results / f"{name}.jsonl"
         with (self.results / f"{name}.log").open("w") as log:
             code = run_program([str(ROOT / "vm/bench/guest.sh"), self.manifest["NLMMAP_NLBENCH"], str(runs),
