@@ -12,7 +12,11 @@
 #                   W=1 builds (x86_64 with sparse and NETLINK_MMAP=y/=n, clang,
 #                   i386, arm64 64K pages, s390x) without new warnings
 #   make bench      the benchmark in full: performance kernels with and without
-#                   the series, every workload in both paths, build/bench/results.md
+#                   the series, every workload in every path, build/bench/results.md
+#                   (guest clock: QEMU -icount, instructions)
+#   make bench-wall the headline points again on a wall clock (TCG without
+#                   -icount, 7 repetitions; run it on an idle machine),
+#                   build/bench-wall/results.md
 #   make fuzz       random operation sequences on the test kernel against the
 #                   model (nlmmap/model.py) for DURATION seconds
 #                   (default 600); a failing one is kept in pytests/replays/
@@ -34,9 +38,9 @@
 
 SHELL := /bin/bash
 VM := vm
-export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES BENCH_SCALE BENCH_CPUS DURATION AUTHOR
+export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES BENCH_SCALE BENCH_CPUS BENCH_CLOCK DURATION AUTHOR
 
-.PHONY: all demo check series-check fuzz mutate bench bench-profile setup tree kernel perf-kernel series shell host-test clean
+.PHONY: all demo check series-check fuzz mutate bench bench-wall bench-profile setup tree kernel perf-kernel series shell host-test clean
 
 all: demo
 
@@ -72,6 +76,9 @@ mutate: kernel
 
 bench: setup
 	@$(VM)/bench/host.sh
+
+bench-wall: setup
+	@BENCH_SCALE=headline BENCH_CLOCK=wall $(VM)/bench/host.sh
 
 # under -icount (guest time counts instructions), BENCH_CPUS vCPUs
 bench-profile: tree

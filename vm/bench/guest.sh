@@ -1,5 +1,5 @@
 #!/bin/bash
-# Runs inside the guest, as root: guest.sh NLBENCH OUT.jsonl full|smoke PATHS
+# Runs inside the guest, as root: guest.sh NLBENCH OUT.jsonl full|smoke|headline PATHS
 #
 # Every benchmark point once per repetition, the variants of a point
 # interleaved so that drift within the boot spreads over all of them; one
@@ -18,7 +18,10 @@ read -ra paths <<<"$4"
 case $scale in
 full) reps=3 routes=100000 events=20000 ;;
 smoke) reps=1 routes=1000 events=1000 ;;
-*) echo "guest.sh: scale must be full or smoke" >&2; exit 2 ;;
+# the headline points only (nfqueue at 64 and 1500 bytes, every path, and
+# the copies), with more repetitions: for a wall clock (make bench-wall)
+headline) reps=7 routes=0 events=0 ;;
+*) echo "guest.sh: scale must be full, smoke or headline" >&2; exit 2 ;;
 esac
 # the payload sizes and packets per point: vm/bench/matrix.txt
 sizes=()
@@ -26,8 +29,9 @@ declare -A packets=()
 while read -r size full smoke; do
 	[[ -n $size && $size != \#* ]] || continue
 	sizes+=("$size")
-	if [[ $scale == full ]]; then packets[$size]=$full; else packets[$size]=$smoke; fi
+	if [[ $scale == smoke ]]; then packets[$size]=$smoke; else packets[$size]=$full; fi
 done <"$(dirname "$0")/matrix.txt"
+[[ $scale != headline ]] || sizes=(64 1500)
 [[ ${#sizes[@]} -gt 0 ]] || { echo "guest.sh: no sizes in matrix.txt" >&2; exit 2; }
 flows=4
 failed=0
@@ -87,6 +91,8 @@ for ((rep = 1; rep <= reps; rep++)); do
 		nfq_points "$rep" nlb-nfq "$size"
 		record "$rep" nlb-nfq copy "$size" "${packets[$size]}"
 	done
+	# the headline scale stops at the main nfqueue points and the copies
+	[[ $scale != headline ]] || continue
 	if [[ " ${paths[*]} " == *" ring "* ]]; then
 		series=ringsize
 		for ring_kb in 128 4096; do

@@ -131,3 +131,15 @@ def test_matrix_is_the_one_list_of_sizes(tmp_path: Path) -> None:
     matrix.write_text("# nothing\n")
     with pytest.raises(ValueError, match="no payload sizes"):
         bench.read_sizes(matrix)
+
+
+def test_the_clock_table_shows_what_a_copied_byte_costs() -> None:
+    runs: list[bench.Run] = [{"workload": "copy", "size": 64, "packets": 1000, "guest_ns": 64_000,
+                              "copy_to_user_ns": 128_000},
+                             {"workload": "copy", "size": 65000, "packets": 10, "guest_ns": 65_000,
+                              "copy_to_user_ns": 6_500_000}]
+    table = bench.clock_table(runs)
+    assert table[2] == "| 64 | 1.000 | 2.000 | 0.031 |"
+    assert table[3] == "| 65000 | 0.100 | 10.000 | 0.031 |"
+    assert bench.clock_table([{"workload": "copy", "size": 64, "packets": 1, "guest_ns": 1}])[2:] == [], \
+        "runs without copy_to_user_ns (before the clock study) have no row"

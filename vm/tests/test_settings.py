@@ -24,7 +24,8 @@ def source_lib(**settings: str) -> subprocess.CompletedProcess[str]:
     ("VM_TIMEOUT", "0", "a positive whole number"),
     ("DURATION", "10m", "a positive whole number"),
     ("VM_MEMORY", "3GB", "a size such as 3G or 2048M"),
-    ("BENCH_SCALE", "huge", "full or smoke"),
+    ("BENCH_SCALE", "huge", "full, smoke or headline"),
+    ("BENCH_CLOCK", "tsc", "icount or wall"),
     ("SERIES", "all", "series or none"),
 ])
 def test_a_bad_setting_stops_with_its_name_and_what_it_takes(name: str, value: str, takes: str) -> None:
