@@ -61,6 +61,10 @@ profile() {
 			--sort sym -g none --percent-limit 1
 		perf report -i "$data" --stdio --no-children --sort comm,sym -g none --percent-limit 0.7
 	} 2>>"$out/perf.log" | grep -v '^$' >"$out/$name.txt" || true
+	# every command's share of all samples: the daemon's total
+	# (harness.benchreport costs reads it)
+	perf report -i "$data" --stdio --no-children --sort comm -g none 2>>"$out/perf.log" |
+		grep -v '^$' >"$out/$name.comms" || true
 	rm -f "$data"
 	samples=$(sed -n 's/^# Samples: \([0-9.]*[KM]*\).*/\1/p' "$out/$name.txt" | head -n 1)
 	if [[ -n $samples ]]; then

@@ -4,6 +4,9 @@ plots and a TAP smoke verdict out.
   python -m harness.benchreport report OUTDIR PATCHED.jsonl [BASE.jsonl]
       results.md (tables, ratios, targets) and *.png in OUTDIR
   python -m harness.benchreport tap [--paths "sock packed mmsg uring ring"] RUN.jsonl
+  python -m harness.benchreport costs PROFILE_DIR
+      from make bench-profile's reports: each nfqueue variant's daemon time
+      per packet, split into reinjection and transport
       TAP: every workload ran in every path, and one point per run: it
       finished, lost nothing, measured time (the smoke version in make check)
 
@@ -381,6 +384,81 @@ def report(outdir: Path, patched: list[Run], base: list[Run], header: str, capti
     return "\n".join(parts)
 
 
+# The daemon's time in a profile (vm/bench/profile.sh), per packet: what
+# reinjection takes (nfqnl_reinject(): the accepted packet goes on through
+# the stack in the verdict sender's system call), what forking the drain's
+# generators takes (outside the benchmark's timed part), and the rest: the
+# transport, what reading packets and sending verdicts cost.
+REINJECT = "nfqnl_reinject"
+FORK = ("_Fork", "__libc_fork", "__do_sys_clone")
+
+
+@dataclass(frozen=True)
+class Costs:
+    """guest-ns per packet of one profiled nfqueue run."""
+
+    name: str
+    daemon: float
+    reinject: float
+    fork: float
+
+    @property
+    def transport(self) -> float:
+        return self.daemon - self.reinject - self.fork
+
+
+def _shares(text: str, column: int, key: Callable[[list[str]], str]) -> dict[str, float]:
+    shares: dict[str, float] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) > column and fields[0].endswith("%") and not line.startswith("#"):
+            shares.setdefault(key(fields), float(fields[column].rstrip("%")) / 100)
+    return shares
+
+
+def profile_costs(profile: Path, name: str) -> Costs | None:
+    """A variant's costs from its reports (name.txt, name.comms, name.json)."""
+    paths = [profile / f"{name}{ext}" for ext in (".txt", ".comms", ".json")]
+    if not all(p.is_file() for p in paths):
+        return None
+    report, comms, run = paths[0].read_text(), paths[1].read_text(), json.loads(paths[2].read_text())
+    counts = [line.split(":")[1] for line in report.splitlines() if line.startswith("# Event count")]
+    if not counts:
+        return None
+    per_packet = float(counts[0]) / num(run, "verdicted")
+    # first report: the daemon's calls, inclusive ("Children" first)
+    first = report.split("# Overhead")[0]
+    calls = _shares(first, 0, lambda f: f[-1])
+    daemon = _shares(comms, 0, lambda f: f[-1]).get("nlbench", 0.0)
+    fork = max((calls.get(sym, 0.0) for sym in FORK), default=0.0)
+    return Costs(name, daemon * per_packet, calls.get(REINJECT, 0.0) * per_packet, fork * per_packet)
+
+
+def costs_table(profile: Path) -> list[str]:
+    """Per nfqueue variant of the profile: daemon, reinjection, transport,
+    and the ring's transport against the best socket path's."""
+    found = {}
+    for path, verdict in NFQ_VARIANTS:
+        for cost in [profile_costs(profile, n) for n in sorted(p.stem for p in profile.glob(
+                f"nfq-drain-*-{path}-{verdict}.txt"))]:
+            if cost:
+                found[(path, verdict)] = cost
+    lines = ["| path | verdicts | daemon guest-ns/pkt | of that, reinjection | forking the generators "
+             "| transport (the rest) |", "|---|---|---|---|---|---|"]
+    for (path, verdict), c in found.items():
+        lines.append(f"| {path} | {verdict} | {c.daemon:,.0f} | {c.reinject:,.0f} | {c.fork:,.0f} "
+                     f"| {c.transport:,.0f} |")
+    for verdict in ("each", "batch"):
+        ring = found.get(("ring", verdict))
+        sockets = [(p, found[(p, verdict)]) for p in SOCKET_PATHS if (p, verdict) in found]
+        if ring and sockets:
+            name, best = min(sockets, key=lambda item: item[1].transport)
+            lines.append("")
+            lines.append(f"{verdict} verdicts: the ring's transport is {ring.transport / best.transport:.0%} "
+                         f"of the best socket path's ({name}: {best.transport:,.0f} guest-ns/pkt)")
+    return lines
+
+
 WORKLOADS = ("nfq", "dump", "events")
 
 
@@ -434,7 +512,12 @@ def main(argv: list[str] | None = None) -> int:
     tap = sub.add_parser("tap")
     tap.add_argument("runs", type=Path)
     tap.add_argument("--paths", default=" ".join(NFQ_PATHS), help="the paths every workload must have run in")
+    costs = sub.add_parser("costs")
+    costs.add_argument("profile", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "costs":
+        print("\n".join(costs_table(args.profile)))
+        return 0
     if args.command == "tap":
         runs = load(args.runs) if args.runs.is_file() else []
         sys.stdout.write(tap_document(smoke_points(runs, tuple(args.paths.split()))))

@@ -141,6 +141,10 @@ class Guest:
         with tap.open("w") as out, (self.results / f"{name}.log").open("w") as log:
             code = run_program([str(ROOT / "vm/bench/profile.sh"), self.manifest["NLMMAP_NLBENCH"],
                                 str(self.results / "profile")], log, self.env, stdout=out)
+        # each nfqueue variant's daemon time: reinjection and transport
+        profile = self.results / "profile"
+        if profile.is_dir():
+            (profile / "costs.md").write_text("\n".join(benchreport.costs_table(profile)) + "\n")
         tap_counts(name, code, tap)
 
     def demo(self, name: str) -> None:

@@ -143,3 +143,39 @@ def test_the_clock_table_shows_what_a_copied_byte_costs() -> None:
     assert table[3] == "| 65000 | 0.100 | 10.000 | 0.031 |"
     assert bench.clock_table([{"workload": "copy", "size": 64, "packets": 1, "guest_ns": 1}])[2:] == [], \
         "runs without copy_to_user_ns (before the clock study) have no row"
+
+
+PERF_CALLS = """# Samples: 43K of event 'cpu-clock:ppp'
+# Event count (approx.): {count}
+#
+# Children      Self       Samples  Symbol
+     {sendmsg:.2f}%     0.00%             0  [k] netlink_sendmsg
+     {reinject:.2f}%     0.19%            84  [k] nfqnl_reinject
+     {fork:.2f}%     0.01%             4  [.] _Fork
+#
+# Overhead  Command          Symbol
+    41.06%  swapper          [k] pv_native_safe_halt
+"""
+
+
+def profiled(folder: Path, name: str, daemon: float, reinject: float, fork: float) -> None:
+    """A made-up profile of 1,000 packets over 10^8 guest-ns: shares in %."""
+    (folder / f"{name}.txt").write_text(PERF_CALLS.format(count=100_000_000, sendmsg=reinject + 1,
+                                                          reinject=reinject, fork=fork))
+    (folder / f"{name}.comms").write_text(f"# Overhead  Command\n    {daemon:.2f}%  nlbench\n    50.00%  swapper\n")
+    (folder / f"{name}.json").write_text(json.dumps(nfq("x", "each", 64, 1)))
+
+
+def test_costs_split_the_daemon_into_reinjection_and_transport(tmp_path: Path) -> None:
+    profiled(tmp_path, "nfq-drain-64-sock-batch", daemon=10.0, reinject=4.0, fork=1.0)
+    profiled(tmp_path, "nfq-drain-64-mmsg-batch", daemon=9.0, reinject=4.0, fork=1.0)
+    profiled(tmp_path, "nfq-drain-64-ring-batch", daemon=6.0, reinject=4.0, fork=1.0)
+    cost = bench.profile_costs(tmp_path, "nfq-drain-64-ring-batch")
+    assert cost is not None
+    # 10^8 guest-ns over 1,000 packets: 1 % is 1,000 guest-ns per packet
+    assert (cost.daemon, cost.reinject, cost.fork, cost.transport) == (6000, 4000, 1000, 1000)
+    lines = bench.costs_table(tmp_path)
+    assert "| ring | batch | 6,000 | 4,000 | 1,000 | 1,000 |" in lines
+    assert lines[-1] == ("batch verdicts: the ring's transport is 25% of the best socket path's "
+                         "(mmsg: 4,000 guest-ns/pkt)")
+    assert bench.profile_costs(tmp_path, "nfq-drain-64-uring-batch") is None, "no reports, no costs"
