@@ -153,7 +153,7 @@ def nfq_table(runs: list[Run], mode: str, series: str = "main") -> list[str]:
             mbps = Stat(rate.median * size, rate.low * size, rate.high * size, rate.n)
             lines.append(f"| {size} | {path} | {verdict} | {rate.show()} | {mbps.show(1e6, 1)} "
                          f"| {cost.show()} | {busy.show()} |")
-        ceiling = stat(runs, copy_rate, workload="copy", size=size)
+        ceiling = stat(runs, copy_rate, workload="copy", size=size) if series == "main" else None
         if ceiling:
             ceiling_bytes = Stat(ceiling.median * size, ceiling.low * size, ceiling.high * size, ceiling.n)
             lines.append(f"| {size} | memcpy ceiling | - | {ceiling.show()} | "
