@@ -686,29 +686,81 @@ static void udp_flow(int size, long packets)
 	_exit(0);
 }
 
+/*
+ * The generators are forked by a spawner that the daemon forks before it
+ * has any buffer or ring: the daemon itself never forks, so its memory is
+ * never made copy-on-write (a fork per drain burst would cost each path in
+ * proportion to the memory it maps, not to its work).
+ */
+struct spawn_cmd {
+	long flows, size, packets;
+};
+
+static int spawn_req = -1, spawn_done = -1;
+
+static void spawner(int req, int done)
+{
+	struct spawn_cmd c;
+	int status, ok;
+	long i;
+
+	prctl(PR_SET_NAME, "nlb-spawn");
+	while (read(req, &c, sizeof(c)) == sizeof(c)) {
+		for (i = 0; i < c.flows; i++) {
+			pid_t pid = fork();
+
+			if (pid < 0)
+				die("fork");
+			if (pid == 0)
+				udp_flow(c.size, c.packets / c.flows + (i < c.packets % c.flows));
+		}
+		ok = 1;
+		for (i = 0; i < c.flows; i++)
+			if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+				ok = 0;
+		if (write(done, &ok, sizeof(ok)) != sizeof(ok))
+			break;
+	}
+	_exit(0);
+}
+
+static void spawner_start(void)
+{
+	int req[2], done[2];
+	pid_t pid;
+
+	if (pipe(req) || pipe(done))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		close(req[1]);
+		close(done[0]);
+		spawner(req[0], done[1]);
+	}
+	close(req[0]);
+	close(done[1]);
+	spawn_req = req[1];
+	spawn_done = done[0];
+}
+
 /* flows processes sending packets datagrams of size bytes between them */
 static void flows_start(long flows, int size, long packets)
 {
-	long i;
+	struct spawn_cmd c = { .flows = flows, .size = size, .packets = packets };
 
-	for (i = 0; i < flows; i++) {
-		pid_t pid = fork();
-
-		if (pid < 0)
-			die("fork");
-		if (pid == 0)
-			udp_flow(size, packets / flows + (i < packets % flows));
-	}
+	if (write(spawn_req, &c, sizeof(c)) != sizeof(c))
+		die("start the traffic generators");
 }
 
 static void flows_wait(long flows)
 {
-	int status;
-	long i;
+	int ok = 0;
 
-	for (i = 0; i < flows; i++)
-		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-			die("a traffic generator failed");
+	(void)flows;
+	if (read(spawn_done, &ok, sizeof(ok)) != sizeof(ok) || !ok)
+		die("a traffic generator failed");
 }
 
 /* queue counters of queue 0: dropped (queue full) + user_dropped */
@@ -801,8 +853,9 @@ static int bench_nfq(int argc, char **argv)
 	if (size < 8 || size > 65507 || !flows || packets < flows)
 		usage();
 
-	/* accepted packets land here, unread: drops past its buffer are cheap */
 	forward_setup();
+	spawner_start();
+	/* accepted packets land here, unread: drops past its buffer are cheap */
 	if (fwd.on) {
 		int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 
