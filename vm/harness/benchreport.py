@@ -386,11 +386,10 @@ def report(outdir: Path, patched: list[Run], base: list[Run], header: str, capti
 
 # The daemon's time in a profile (vm/bench/profile.sh), per packet: what
 # reinjection takes (nfqnl_reinject(): the accepted packet goes on through
-# the stack in the verdict sender's system call), what forking the drain's
-# generators takes (outside the benchmark's timed part), and the rest: the
-# transport, what reading packets and sending verdicts cost.
+# the stack in the verdict sender's system call) and the rest, the
+# transport: what reading packets and sending verdicts cost.  The daemon
+# (comm nlbench) never forks: a spawner forks the generators.
 REINJECT = "nfqnl_reinject"
-FORK = ("_Fork", "__libc_fork", "__do_sys_clone")
 
 
 @dataclass(frozen=True)
@@ -400,11 +399,10 @@ class Costs:
     name: str
     daemon: float
     reinject: float
-    fork: float
 
     @property
     def transport(self) -> float:
-        return self.daemon - self.reinject - self.fork
+        return self.daemon - self.reinject
 
 
 def _shares(text: str, column: int, key: Callable[[list[str]], str]) -> dict[str, float]:
@@ -430,8 +428,7 @@ def profile_costs(profile: Path, name: str) -> Costs | None:
     first = report.split("# Overhead")[0]
     calls = _shares(first, 0, lambda f: f[-1])
     daemon = _shares(comms, 0, lambda f: f[-1]).get("nlbench", 0.0)
-    fork = max((calls.get(sym, 0.0) for sym in FORK), default=0.0)
-    return Costs(name, daemon * per_packet, calls.get(REINJECT, 0.0) * per_packet, fork * per_packet)
+    return Costs(name, daemon * per_packet, calls.get(REINJECT, 0.0) * per_packet)
 
 
 def costs_table(profile: Path) -> list[str]:
@@ -443,11 +440,10 @@ def costs_table(profile: Path) -> list[str]:
                 f"nfq-drain-*-{path}-{verdict}.txt"))]:
             if cost:
                 found[(path, verdict)] = cost
-    lines = ["| path | verdicts | daemon guest-ns/pkt | of that, reinjection | forking the generators "
-             "| transport (the rest) |", "|---|---|---|---|---|---|"]
+    lines = ["| path | verdicts | daemon guest-ns/pkt | of that, reinjection | transport (the rest) |",
+             "|---|---|---|---|---|"]
     for (path, verdict), c in found.items():
-        lines.append(f"| {path} | {verdict} | {c.daemon:,.0f} | {c.reinject:,.0f} | {c.fork:,.0f} "
-                     f"| {c.transport:,.0f} |")
+        lines.append(f"| {path} | {verdict} | {c.daemon:,.0f} | {c.reinject:,.0f} | {c.transport:,.0f} |")
     for verdict in ("each", "batch"):
         ring = found.get(("ring", verdict))
         sockets = [(p, found[(p, verdict)]) for p in SOCKET_PATHS if (p, verdict) in found]

@@ -168,14 +168,15 @@ def profiled(folder: Path, name: str, daemon: float, reinject: float, fork: floa
 
 def test_costs_split_the_daemon_into_reinjection_and_transport(tmp_path: Path) -> None:
     profiled(tmp_path, "nfq-drain-64-sock-batch", daemon=10.0, reinject=4.0, fork=1.0)
-    profiled(tmp_path, "nfq-drain-64-mmsg-batch", daemon=9.0, reinject=4.0, fork=1.0)
-    profiled(tmp_path, "nfq-drain-64-ring-batch", daemon=6.0, reinject=4.0, fork=1.0)
+    profiled(tmp_path, "nfq-drain-64-mmsg-batch", daemon=8.0, reinject=4.0, fork=1.0)
+    profiled(tmp_path, "nfq-drain-64-ring-batch", daemon=5.0, reinject=4.0, fork=1.0)
     cost = bench.profile_costs(tmp_path, "nfq-drain-64-ring-batch")
     assert cost is not None
-    # 10^8 guest-ns over 1,000 packets: 1 % is 1,000 guest-ns per packet
-    assert (cost.daemon, cost.reinject, cost.fork, cost.transport) == (6000, 4000, 1000, 1000)
+    # 10^8 guest-ns over 1,000 packets: 1 % is 1,000 guest-ns per packet;
+    # a fork in the report is the spawner's, not the daemon's
+    assert (cost.daemon, cost.reinject, cost.transport) == (5000, 4000, 1000)
     lines = bench.costs_table(tmp_path)
-    assert "| ring | batch | 6,000 | 4,000 | 1,000 | 1,000 |" in lines
+    assert "| ring | batch | 5,000 | 4,000 | 1,000 |" in lines
     assert lines[-1] == ("batch verdicts: the ring's transport is 25% of the best socket path's "
                          "(mmsg: 4,000 guest-ns/pkt)")
     assert bench.profile_costs(tmp_path, "nfq-drain-64-uring-batch") is None, "no reports, no costs"
