@@ -29,10 +29,9 @@
  * the packets are forwarded instead of sent locally: the generators run in
  * netns SRC and send to ADDR, which this netns routes to netns DST (its
  * forward chain queues them, vm/bench/netns.sh); the sink listens in DST.
- * Every path checks that packet ids
- * come in order, each once, and that every packet got its verdict.  The
- * ring client is the selftests' nl_ring.h (kselftest/netlink_mmap/ of this
- * project).
+ * Every path checks that packet ids come in order, each once, and that
+ * every packet got its verdict.  The ring client is the selftests'
+ * nl_ring.h (kselftest/netlink_mmap/ of this project).
  */
 #define _GNU_SOURCE	/* recvmmsg(), setns() */
 #include <arpa/inet.h>
@@ -353,6 +352,18 @@ static void nfq_handle(struct nfq_state *s, const unsigned char *data, size_t le
 	}
 }
 
+/* @n receive buffers of one packet with its headers, faulted in now, as a
+ * running daemon's are: not in the timed part (mmsg, uring).
+ */
+static void bufs_setup(struct nfq_state *s, long size, int n)
+{
+	s->bufsize = (size + 1024 + 4095) & ~4095L;
+	s->bufs = malloc(n * s->bufsize);
+	if (!s->bufs)
+		die("receive buffers");
+	memset(s->bufs, 0, n * s->bufsize);
+}
+
 /* ---- io_uring path ---- */
 
 static void uring_arm_recv(struct nfq_state *s)
@@ -382,12 +393,9 @@ static void uring_setup(struct nfq_state *s, long size)
 		errno = -err;
 		die("io_uring_queue_init_params");
 	}
-	s->bufsize = (size + 1024 + 4095) & ~4095L;
-	s->bufs = malloc(URING_BUFS * s->bufsize);
-	if (posix_memalign((void **)&s->br, 4096, URING_BUFS * sizeof(struct io_uring_buf)) || !s->bufs)
-		die("io_uring buffers");
-	/* faulted in now, as a running daemon's are: not in the timed part */
-	memset(s->bufs, 0, URING_BUFS * s->bufsize);
+	bufs_setup(s, size, URING_BUFS);
+	if (posix_memalign((void **)&s->br, 4096, URING_BUFS * sizeof(struct io_uring_buf)))
+		die("io_uring buffer ring");
 	io_uring_buf_ring_init(s->br);
 	err = io_uring_register_buf_ring(&s->uring, &(struct io_uring_buf_reg){
 		.ring_addr = (unsigned long)s->br, .ring_entries = URING_BUFS, .bgid = URING_BGID,
@@ -497,14 +505,11 @@ static void mmsg_setup(struct nfq_state *s, long size)
 {
 	int i;
 
-	s->bufsize = (size + 1024 + 4095) & ~4095L;
-	s->bufs = malloc(BATCH_MAX * s->bufsize);
+	bufs_setup(s, size, BATCH_MAX);
 	s->mmsg = calloc(BATCH_MAX, sizeof(*s->mmsg));
 	s->iov = calloc(BATCH_MAX, sizeof(*s->iov));
-	if (!s->bufs || !s->mmsg || !s->iov)
-		die("recvmmsg buffers");
-	/* faulted in now, as a running daemon's are: not in the timed part */
-	memset(s->bufs, 0, BATCH_MAX * s->bufsize);
+	if (!s->mmsg || !s->iov)
+		die("recvmmsg headers");
 	for (i = 0; i < BATCH_MAX; i++) {
 		s->iov[i].iov_base = s->bufs + i * s->bufsize;
 		s->iov[i].iov_len = s->bufsize;
@@ -754,11 +759,10 @@ static void flows_start(long flows, int size, long packets)
 		die("start the traffic generators");
 }
 
-static void flows_wait(long flows)
+static void flows_wait(void)
 {
 	int ok = 0;
 
-	(void)flows;
 	if (read(spawn_done, &ok, sizeof(ok)) != sizeof(ok) || !ok)
 		die("a traffic generator failed");
 }
@@ -895,7 +899,7 @@ static int bench_nfq(int argc, char **argv)
 			burst = packets - n;
 		if (drain) {
 			flows_start(flows, size, burst);
-			flows_wait(flows);
+			flows_wait();
 		}
 		c0 = cost_now(RUSAGE_SELF);
 		t0 = now_ns();
@@ -907,7 +911,7 @@ static int bench_nfq(int argc, char **argv)
 		cost.user_ns += c1.user_ns - c0.user_ns;
 		cost.sys_ns += c1.sys_ns - c0.sys_ns;
 		if (!drain)
-			flows_wait(flows);
+			flows_wait();
 	}
 	busy = cpu_busy_ns() - busy;
 	printf("{\"workload\": \"nfq\", \"traffic\": \"%s\", \"mode\": \"%s\", \"path\": \"%s\", \"verdict\": \"%s\", "

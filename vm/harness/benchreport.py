@@ -405,12 +405,13 @@ class Costs:
         return self.daemon - self.reinject
 
 
-def _shares(text: str, column: int, key: Callable[[list[str]], str]) -> dict[str, float]:
+def _shares(text: str) -> dict[str, float]:
+    """A perf report's lines as name (the last field) -> the first column's share."""
     shares: dict[str, float] = {}
     for line in text.splitlines():
         fields = line.split()
-        if len(fields) > column and fields[0].endswith("%") and not line.startswith("#"):
-            shares.setdefault(key(fields), float(fields[column].rstrip("%")) / 100)
+        if fields and fields[0].endswith("%") and not line.startswith("#"):
+            shares.setdefault(fields[-1], float(fields[0].rstrip("%")) / 100)
     return shares
 
 
@@ -426,8 +427,8 @@ def profile_costs(profile: Path, name: str) -> Costs | None:
     per_packet = float(counts[0]) / num(run, "verdicted")
     # first report: the daemon's calls, inclusive ("Children" first)
     first = report.split("# Overhead")[0]
-    calls = _shares(first, 0, lambda f: f[-1])
-    daemon = _shares(comms, 0, lambda f: f[-1]).get("nlbench", 0.0)
+    calls = _shares(first)
+    daemon = _shares(comms).get("nlbench", 0.0)
     return Costs(name, daemon * per_packet, calls.get(REINJECT, 0.0) * per_packet)
 
 
@@ -436,8 +437,8 @@ def costs_table(profile: Path) -> list[str]:
     and the ring's transport against the best socket path's."""
     found = {}
     for path, verdict in NFQ_VARIANTS:
-        for cost in [profile_costs(profile, n) for n in sorted(p.stem for p in profile.glob(
-                f"nfq-drain-*-{path}-{verdict}.txt"))]:
+        for report in sorted(profile.glob(f"nfq-drain-*-{path}-{verdict}.txt")):
+            cost = profile_costs(profile, report.stem)
             if cost:
                 found[(path, verdict)] = cost
     lines = ["| path | verdicts | daemon guest-ns/pkt | of that, reinjection | transport (the rest) |",
@@ -455,7 +456,8 @@ def costs_table(profile: Path) -> list[str]:
     return lines
 
 
-WORKLOADS = ("nfq", "dump", "events")
+# the workloads besides nfq, run in MSG_PATHS
+MSG_WORKLOADS = ("dump", "events")
 
 
 def smoke_points(runs: list[Run], paths: tuple[str, ...] = NFQ_PATHS) -> list[str]:
@@ -470,7 +472,7 @@ def smoke_points(runs: list[Run], paths: tuple[str, ...] = NFQ_PATHS) -> list[st
     for path in paths:
         ran = bool(pick(runs, series="forward", workload="nfq", path=path))
         points.append(f"{'ok' if ran else 'not ok'} {len(points) + 1} nfq forwarded in the {path} path")
-    for workload in WORKLOADS[1:]:
+    for workload in MSG_WORKLOADS:
         for path in (p for p in paths if p in MSG_PATHS):
             ran = bool(pick(runs, workload=workload, path=path))
             points.append(f"{'ok' if ran else 'not ok'} {len(points) + 1} {workload} ran in the {path} path")
