@@ -56,6 +56,36 @@ static inline size_t nl_ring_size(const struct nl_mmap_req *req)
 	return (size_t)req->nm_block_size * req->nm_block_nr;
 }
 
+/* Blocks are whole pages: 4 KiB on x86_64, 64 KiB on some arm64 kernels. */
+static inline unsigned int nl_page_size(void)
+{
+	return sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * block_nr blocks of one page, each cut into frames_per_block frames: the
+ * frame count is the same on every page size, the frame size grows with
+ * the page.
+ */
+static inline struct nl_mmap_req nl_ring_req(unsigned int block_nr,
+					     unsigned int frames_per_block)
+{
+	struct nl_mmap_req req = {
+		.nm_block_size = nl_page_size(),
+		.nm_block_nr = block_nr,
+		.nm_frame_nr = block_nr * frames_per_block,
+	};
+
+	req.nm_frame_size = req.nm_block_size / frames_per_block;
+	return req;
+}
+
+/* The most message bytes one frame holds */
+static inline unsigned int nl_frame_room(const struct nl_mmap_req *req)
+{
+	return req->nm_frame_size - NL_MMAP_HDRLEN;
+}
+
 static inline void nl_ring_init(struct nl_ring *ring)
 {
 	memset(ring, 0, sizeof(*ring));

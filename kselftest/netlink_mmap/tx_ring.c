@@ -24,12 +24,11 @@
 #define BUF_SIZE	65536
 #define ROUNDS		300
 
-static const struct nl_mmap_req tx_req = {
-	.nm_block_size = 4096, .nm_block_nr = 2,
-	.nm_frame_size = 512, .nm_frame_nr = 16,
-};
-
-#define ROOM	(512 - NL_MMAP_HDRLEN)
+/* Two blocks of a page, eight frames each */
+static struct nl_mmap_req tx_ring_req(void)
+{
+	return nl_ring_req(2, 8);
+}
 
 /* A NETLINK_USERSOCK message of exactly size bytes, numbered seq. */
 static void user_msg(unsigned char *buf, size_t size, __u32 seq)
@@ -64,6 +63,7 @@ static long next_seq(int fd, unsigned char *buf)
 FIXTURE(usersock) {
 	int rx, tx;
 	struct sockaddr_nl dst;
+	struct nl_mmap_req req;
 	struct nl_ring ring;
 	unsigned char buf[BUF_SIZE];
 };
@@ -77,6 +77,7 @@ FIXTURE_SETUP(usersock)
 	memset(&self->dst, 0, sizeof(self->dst));
 	self->dst.nl_family = AF_NETLINK;
 	self->dst.nl_pid = nl_portid(self->rx);
+	self->req = tx_ring_req();
 	nl_ring_init(&self->ring);
 }
 
@@ -90,7 +91,7 @@ FIXTURE_TEARDOWN(usersock)
 TEST_F(usersock, empty_send_without_a_tx_ring_is_enodata)
 {
 	EXPECT_EQ(-ENODATA, nl_ring_send(self->tx, &self->dst, 0));
-	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &self->req));
 	/* with a ring and no VALID frame: nothing to send */
 	EXPECT_EQ(0, nl_ring_send(self->tx, &self->dst, 0));
 	EXPECT_EQ(-1, next_seq(self->rx, self->buf));
@@ -98,12 +99,13 @@ TEST_F(usersock, empty_send_without_a_tx_ring_is_enodata)
 
 TEST_F(usersock, batch_arrives_in_order)
 {
-	const size_t sizes[] = { 16, 17, 100, 256, ROOM, 40, 64, 20 };
+	const size_t room = nl_frame_room(&self->req);
+	const size_t sizes[] = { 16, 17, 100, 256, room, 40, 64, 20 };
 	struct nl_mmap_stats stats;
 	ssize_t total = 0;
 	unsigned int i;
 
-	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &self->req));
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		user_msg(self->buf, sizes[i], i + 1);
 		ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, sizes[i]));
@@ -116,8 +118,8 @@ TEST_F(usersock, batch_arrives_in_order)
 		ASSERT_EQ((ssize_t)sizes[i], n);
 		EXPECT_EQ(i + 1, ((struct nlmsghdr *)self->buf)->nlmsg_seq);
 	}
-	for (i = 0; i < tx_req.nm_frame_nr; i++)
-		EXPECT_EQ(NL_MMAP_STATUS_UNUSED,
+	for (i = 0; i < self->req.nm_frame_nr; i++)
+		EXPECT_EQ((unsigned int)NL_MMAP_STATUS_UNUSED,
 			  nl_frame_status(nl_ring_frame(&self->ring, i)));
 	ASSERT_EQ(0, ring_stats(self->tx, &stats));
 	EXPECT_EQ(ARRAY_SIZE(sizes), stats.nm_tx_frames);
@@ -128,13 +130,13 @@ TEST_F(usersock, malformed_frame_is_einval_released_and_reported)
 {
 	struct nl_mmap_hdr *bad;
 
-	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &self->req));
 	user_msg(self->buf, 64, 1);
 	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 64));
 	bad = nl_ring_frame(&self->ring, self->ring.head);
 	user_msg(self->buf, 64, 2);
 	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 64));
-	bad->nm_len = ROOM + 4;
+	bad->nm_len = nl_frame_room(&self->req) + 4;
 	user_msg(self->buf, 64, 3);
 	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 64));
 
@@ -142,8 +144,8 @@ TEST_F(usersock, malformed_frame_is_einval_released_and_reported)
 	EXPECT_EQ(1, next_seq(self->rx, self->buf));
 	EXPECT_EQ(-1, next_seq(self->rx, self->buf));
 	/* the bad frame is the last one released; the next is still VALID */
-	EXPECT_EQ(NL_MMAP_STATUS_UNUSED, nl_frame_status(bad));
-	EXPECT_EQ(NL_MMAP_STATUS_VALID,
+	EXPECT_EQ((unsigned int)NL_MMAP_STATUS_UNUSED, nl_frame_status(bad));
+	EXPECT_EQ((unsigned int)NL_MMAP_STATUS_VALID,
 		  nl_frame_status(nl_ring_frame(&self->ring, 2)));
 	EXPECT_EQ(64, nl_ring_send(self->tx, &self->dst, 0));
 	EXPECT_EQ(3, next_seq(self->rx, self->buf));
@@ -153,7 +155,7 @@ TEST_F(usersock, undefined_status_is_einval_and_left_alone)
 {
 	struct nl_mmap_hdr *hdr;
 
-	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &self->req));
 	hdr = nl_ring_frame(&self->ring, 0);
 	user_msg(self->buf, 32, 1);
 	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 32));
@@ -174,7 +176,7 @@ TEST_F(usersock, undefined_status_after_sent_frames_returns_the_bytes_first)
 {
 	struct nl_mmap_hdr *hdr;
 
-	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &self->req));
 	user_msg(self->buf, 32, 1);
 	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 32));
 	user_msg(self->buf, 32, 2);
@@ -194,7 +196,7 @@ TEST_F(usersock, pollout_while_the_head_frame_is_unused_or_valid)
 	struct nl_mmap_hdr *hdr;
 
 	EXPECT_EQ(1, nl_ring_writable(self->tx, 0));
-	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &self->req));
 	EXPECT_EQ(1, nl_ring_writable(self->tx, 0));
 	/* user space holds the head frame while it writes it */
 	hdr = nl_ring_frame(&self->ring, 0);
@@ -212,7 +214,9 @@ TEST_F(usersock, pollout_while_the_head_frame_is_unused_or_valid)
 
 TEST(acks_arrive_in_the_rx_ring)
 {
-	const struct nl_mmap_req rx_req = { 4096, 4, 1024, 16 };
+	/* four blocks of a page, four frames each */
+	const struct nl_mmap_req rx_req = nl_ring_req(4, 4);
+	const struct nl_mmap_req tx_req = tx_ring_req();
 	struct nl_ring rx, tx;
 	unsigned char buf[1024];
 	unsigned int status, seq;
@@ -233,7 +237,7 @@ TEST(acks_arrive_in_the_rx_ring)
 		struct nlmsgerr *err = NLMSG_DATA((struct nlmsghdr *)buf);
 
 		ASSERT_LT(0, nl_ring_read(fd, &rx, buf, sizeof(buf), &status));
-		EXPECT_EQ(NL_MMAP_STATUS_VALID, status);
+		EXPECT_EQ((unsigned int)NL_MMAP_STATUS_VALID, status);
 		EXPECT_EQ(NLMSG_ERROR, ((struct nlmsghdr *)buf)->nlmsg_type);
 		EXPECT_EQ(0, err->error);
 		EXPECT_EQ(seq, err->msg.nlmsg_seq);
@@ -243,6 +247,7 @@ TEST(acks_arrive_in_the_rx_ring)
 }
 
 struct scribbler {
+	struct nl_mmap_req req;
 	unsigned char *base;
 	int stop;		/* read and written with __atomic */
 	unsigned int seed;
@@ -256,11 +261,12 @@ struct scribbler {
  */
 static void scribble(struct scribbler *s)
 {
-	struct nl_ring view = { .req = tx_req, .base = s->base };
-	static const __u32 lens[] = { 0, 8, 16, ROOM, ROOM + 4, 0xffffffff };
+	struct nl_ring view = { .req = s->req, .base = s->base };
+	const __u32 room = nl_frame_room(&s->req);
+	const __u32 lens[] = { 0, 8, 16, room, room + 4, 0xffffffff };
 
 	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
-		unsigned int i = rand_r(&s->seed) % tx_req.nm_frame_nr;
+		unsigned int i = rand_r(&s->seed) % s->req.nm_frame_nr;
 		struct nl_mmap_hdr *hdr = nl_ring_frame(&view, i);
 		unsigned char *msg = (unsigned char *)hdr + NL_MMAP_HDRLEN;
 
@@ -269,10 +275,10 @@ static void scribble(struct scribbler *s)
 			hdr->nm_len = lens[rand_r(&s->seed) % ARRAY_SIZE(lens)];
 			break;
 		case 1:
-			((struct nlmsghdr *)msg)->nlmsg_len = rand_r(&s->seed) % (2 * ROOM);
+			((struct nlmsghdr *)msg)->nlmsg_len = rand_r(&s->seed) % (2 * room);
 			break;
 		default:
-			msg[rand_r(&s->seed) % ROOM] = rand_r(&s->seed);
+			msg[rand_r(&s->seed) % room] = rand_r(&s->seed);
 		}
 	}
 }
@@ -289,6 +295,7 @@ static void *scribble_thread(void *arg)
  */
 TEST_F(usersock, racing_writers_cannot_change_what_is_sent)
 {
+	const ssize_t room = nl_frame_room(&self->req);
 	struct scribbler threads[2] = {};
 	unsigned int i, seq = 0, delivered = 0;
 	struct nl_mmap_stats stats;
@@ -297,16 +304,17 @@ TEST_F(usersock, racing_writers_cannot_change_what_is_sent)
 	ssize_t n;
 
 	ASSERT_EQ(0, setsockopt(self->rx, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)));
-	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &self->req));
 
 	for (i = 0; i < 2; i++) {
+		threads[i].req = self->req;
 		threads[i].base = self->ring.base;
 		threads[i].seed = i + 1;
 		ASSERT_EQ(0, pthread_create(&tid[i], NULL, scribble_thread, &threads[i]));
 	}
 
 	for (int round = 0; round < ROUNDS; round++) {
-		for (i = 0; i < tx_req.nm_frame_nr; i++) {
+		for (i = 0; i < self->req.nm_frame_nr; i++) {
 			struct nl_mmap_hdr *hdr = nl_ring_frame(&self->ring, i);
 			size_t size = 16 + 4 * (++seq % 100);
 
@@ -321,7 +329,7 @@ TEST_F(usersock, racing_writers_cannot_change_what_is_sent)
 			struct nlmsghdr *nlh = (struct nlmsghdr *)self->buf;
 			ssize_t left = n;
 
-			ASSERT_GE(ROOM, n);
+			ASSERT_GE(room, n);
 			while (NLMSG_OK(nlh, left))
 				nlh = NLMSG_NEXT(nlh, left);
 			/* nothing left over: whole messages only */
@@ -344,20 +352,20 @@ TEST_F(usersock, racing_writers_cannot_change_what_is_sent)
 	       (unsigned long long)stats.nm_tx_errors);
 
 	/* the ring still works: one clean lap from wherever the kernel is */
-	for (i = 0; i < tx_req.nm_frame_nr; i++)
+	for (i = 0; i < self->req.nm_frame_nr; i++)
 		nl_frame_set_status(nl_ring_frame(&self->ring, i), NL_MMAP_STATUS_UNUSED);
 	while (recv(self->rx, self->buf, BUF_SIZE, MSG_DONTWAIT) >= 0)
 		;
-	for (i = 0; i < tx_req.nm_frame_nr; i++) {
+	for (i = 0; i < self->req.nm_frame_nr; i++) {
 		struct nl_mmap_hdr *hdr = nl_ring_frame(&self->ring, i);
 
 		user_msg((unsigned char *)hdr + NL_MMAP_HDRLEN, 64, i);
 		hdr->nm_len = 64;
 		nl_frame_set_status(hdr, NL_MMAP_STATUS_VALID);
 	}
-	EXPECT_EQ(64 * (ssize_t)tx_req.nm_frame_nr,
+	EXPECT_EQ(64 * (ssize_t)self->req.nm_frame_nr,
 		  nl_ring_send(self->tx, &self->dst, 0));
-	for (i = 0; i < tx_req.nm_frame_nr; i++)
+	for (i = 0; i < self->req.nm_frame_nr; i++)
 		EXPECT_EQ(64, recv(self->rx, self->buf, BUF_SIZE, MSG_DONTWAIT));
 }
 
@@ -371,12 +379,12 @@ TEST_F(usersock, racing_writers_cannot_change_what_is_sent)
  */
 TEST_F(usersock, a_forked_child_cannot_write_or_send_the_tx_ring)
 {
-	size_t len = nl_ring_size(&tx_req);
+	size_t len = nl_ring_size(&self->req);
 	unsigned char vec[16];
 	int status;
 	pid_t child;
 
-	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &self->req));
 	user_msg(self->buf, 64, 1);
 	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 64));
 	EXPECT_EQ(-1, madvise(self->ring.map, len, MADV_DOFORK));
@@ -419,11 +427,11 @@ TEST_F(usersock, a_forked_child_cannot_write_or_send_the_tx_ring)
  */
 TEST_F(usersock, a_new_tx_ring_gets_a_new_owner)
 {
-	size_t len = nl_ring_size(&tx_req);
+	size_t len = nl_ring_size(&self->req);
 	int status;
 	pid_t child;
 
-	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &tx_req));
+	ASSERT_EQ(0, nl_rings_setup(self->tx, NULL, NULL, &self->ring, &self->req));
 	user_msg(self->buf, 64, 1);
 	ASSERT_EQ(0, nl_ring_put(&self->ring, self->buf, 64));
 	nl_ring_unmap(&self->ring);
@@ -438,8 +446,8 @@ TEST_F(usersock, a_new_tx_ring_gets_a_new_owner)
 			   self->tx, 0);
 		if (map != MAP_FAILED || errno != EPERM)
 			_exit(1);
-		if (setsockopt(self->tx, SOL_NETLINK, NETLINK_TX_RING, &tx_req,
-			       sizeof(tx_req)))
+		if (setsockopt(self->tx, SOL_NETLINK, NETLINK_TX_RING, &self->req,
+			       sizeof(self->req)))
 			_exit(2);
 		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			   self->tx, 0);
