@@ -30,9 +30,11 @@ from nlmmap.abi import (
     NL_MMAP_STATUS_COPY,
     NL_MMAP_STATUS_UNUSED,
     NL_MMAP_STATUS_VALID,
+    PAGE_SIZE,
     SOL_NETLINK,
     RingRequest,
     get_ring,
+    ring_request,
     ring_stats,
     set_ring,
 )
@@ -43,26 +45,31 @@ from nlmmap.ring import NLMSG_HDR, recv_zero
 from nlmmap.tx import TxRing
 
 GROUP = 1
-TX_REQ = RingRequest(4096, 2, 512, 16)
+# 16 frames (of 512 bytes on 4 KiB pages, larger on larger pages)
+TX_REQ = ring_request(512, 16, per_block=8)
+TX_ROOM = TX_REQ.frame_size - NL_MMAP_HDRLEN
 POLL_BITS = select.POLLIN | select.POLLERR | select.POLLOUT
 
-# RX geometries the random test picks from: valid ones (frames with no room,
-# gaps at the end of blocks, frames beyond the 4 KiB copy unit) and invalid
-# ones; the all-zero request tears the ring down.
+# RX geometries the random test picks from (a replay names them by index):
+# valid ones (frames with no room, gaps at the end of blocks, frames beyond
+# the 4 KiB copy unit) and invalid ones, each breaking the one rule it
+# names on any page size; the all-zero request tears the ring down.  Where
+# a replay depends on the number of frames, larger pages keep it and grow
+# the frames; elsewhere they keep the frame size.
 RX_REQS = (
-    RingRequest(4096, 1, 256, 16),
-    RingRequest(4096, 2, 96, 84),
-    RingRequest(4096, 1, 24, 170),
-    RingRequest(4096, 1, 4096, 1),
-    RingRequest(8192, 4, 1024, 32),
-    RingRequest(4096, 12, 2048, 24),
-    RingRequest(16384, 2, 16384, 2),
-    RingRequest(65536, 2, 8192, 16),
+    ring_request(256, 16, per_block=16),
+    ring_request(96, 84, per_block=42),
+    ring_request(24, 170),
+    ring_request(PAGE_SIZE, 1),
+    ring_request(1024, 32),
+    ring_request(2048, 24),
+    ring_request(16384, 2),
+    ring_request(8192, 16, per_block=8),
     RingRequest(0, 0, 0, 0),
-    RingRequest(4000, 1, 256, 15),  # block not a page
-    RingRequest(4096, 1, 250, 16),  # frame not aligned
-    RingRequest(4096, 1, 256, 17),  # frame count does not match
-    RingRequest(4096, 1, 16, 256),  # frame smaller than its header
+    RingRequest(PAGE_SIZE - 96, 1, 256, (PAGE_SIZE - 96) // 256),  # block not a page
+    RingRequest(PAGE_SIZE, 1, 250, PAGE_SIZE // 250),  # frame not aligned
+    RingRequest(PAGE_SIZE, 1, 256, PAGE_SIZE // 256 + 1),  # frame count does not match
+    RingRequest(PAGE_SIZE, 1, 16, PAGE_SIZE // 16),  # frame smaller than its header
     RingRequest(0, 0, 256, 16),  # frames without blocks
     RingRequest(1 << 20, 2048, 4096, 1 << 19),  # 2 GiB
 )
@@ -137,8 +144,8 @@ class Lockstep:
         if self.rx_map is not None:
             return
         ring = self.model.rx
-        size = (ring.req.size if ring else 0) + (PAGE if wrong_size else 0)
-        err, mapping = _errno_of(lambda: map_socket(self.receiver, size or PAGE))
+        size = (ring.req.size if ring else 0) + (PAGE_SIZE if wrong_size else 0)
+        err, mapping = _errno_of(lambda: map_socket(self.receiver, size or PAGE_SIZE))
         assert err == self.model.map(size), f"mmap({size})"
         self.rx_map = mapping
 
@@ -287,9 +294,6 @@ class Lockstep:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"steps": [[n, a] for n, a in self.steps]}, indent=1) + "\n")
-
-
-PAGE = mmap.PAGESIZE
 
 
 def replay(path: Path) -> None:

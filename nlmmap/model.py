@@ -28,14 +28,14 @@ from nlmmap.abi import (
     NL_MMAP_STATUS_SKIP,
     NL_MMAP_STATUS_UNUSED,
     NL_MMAP_STATUS_VALID,
+    PAGE_SIZE,
     RingRequest,
 )
 from nlmmap.ring import NLMSG_HDR
 
-PAGE_SIZE = 4096
 RING_MAX_SIZE = 1 << 30  # 64-bit kernels
 BATCH = 16  # work units per hold of the receive queue lock (rule 14)
-COPY_UNIT = 4096  # bytes copied per extra work unit
+COPY_UNIT = 4096  # bytes copied per extra work unit: 4 KiB (SZ_4K), whatever the page size
 COPY_MAX = 128 << 10  # the most one frame takes under the lock, whatever its size (rule 14)
 NLMSG_HDRLEN = NLMSG_HDR.size
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
 from nlmmap.abi import NL_MMAP_STATUS_VALID
-from nlmmap.lockstep import RX_REQS, Lockstep, replay
+from nlmmap.lockstep import RX_REQS, TX_REQ, TX_ROOM, Lockstep, replay
 from nlmmap.model import USER_STATUSES, geometry_error
 
 MIN_STEPS = 2000
@@ -37,6 +37,12 @@ steps_run = 0
 # Message sizes: mostly within a frame, some beyond any frame or the 4 KiB copy unit.
 sizes = st.lists(st.one_of(st.integers(16, 300), st.integers(16, 20000)), min_size=1, max_size=4)
 valid_rings = [n for n, req in enumerate(RX_REQS) if req.block_nr and not geometry_error(req)]
+# TX frames: every frame twice over; messages up to a little more than a
+# frame holds (cut to it: a malformed frame); nm_len 0, below and at a
+# header, one and two bytes beyond the frame, far beyond it.
+tx_frames = st.integers(0, 2 * TX_REQ.frame_nr - 1)
+tx_sizes = st.lists(st.integers(16, TX_ROOM + 112), min_size=1, max_size=3)
+tx_lengths = st.one_of(st.none(), st.sampled_from([0, 15, 16, TX_ROOM + 1, TX_ROOM + 2, 1 << 31]))
 
 
 class RingMachine(RuleBasedStateMachine):
@@ -116,8 +122,7 @@ class RingMachine(RuleBasedStateMachine):
     def rcvbuf(self, size: int) -> None:
         self.step("rcvbuf", size=size)
 
-    @rule(frame=st.integers(0, 31), sizes=st.lists(st.integers(16, 600), min_size=1, max_size=3),
-          length=st.one_of(st.none(), st.sampled_from([0, 15, 16, 489, 490, 1 << 31])),
+    @rule(frame=tx_frames, sizes=tx_sizes, length=tx_lengths,
           status=st.one_of(st.just(NL_MMAP_STATUS_VALID), st.sampled_from(USER_STATUSES)))
     def tx_fill(self, frame: int, sizes: list[int], length: int | None, status: int) -> None:
         self.step("tx_fill", frame=frame, sizes=sizes, length=length, status=status)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nlmmap.abi import NL_MMAP_HDRLEN, RingRequest, ring_stats
+from nlmmap.abi import NL_MMAP_HDRLEN, ring_request, ring_stats
 from nlmmap.netns import enter, inside, ip, scratch_netns
 from nlmmap.nfqueue import NF_ACCEPT, NFQA_CFG_F_GSO, NFQA_SKB_GSO, Packet, RingQueue, open_queue, verdict_batch
 from nlmmap.process import fork_child, wait_child
@@ -25,8 +25,8 @@ from nlmmap.process import fork_child, wait_child
 SERVER, CLIENT, TCP_PORT = "10.77.0.1", "10.77.0.2", 9997
 STREAM = random.Random(7).randbytes(1 << 20)
 # Frames hold a packet of up to two segments; bigger ones arrive by COPY.
-RX = RingRequest(block_size=16384, block_nr=64, frame_size=4096, frame_nr=256)
-TX = RingRequest(block_size=4096, block_nr=4, frame_size=4096, frame_nr=4)
+RX = ring_request(4096, 256)
+TX = ring_request(4096, 4)
 RULES = f"""
 table inet nlmmap_gso {{
     chain in {{

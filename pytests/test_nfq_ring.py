@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from nlmmap.abi import NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_VALID, RingRequest, ring_stats
+from nlmmap.abi import NL_MMAP_HDRLEN, NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_VALID, RingRequest, ring_request, ring_stats
 from nlmmap.guestinfo import expected
 from nlmmap.messages import NETLINK_NETFILTER
 from nlmmap.netns import inside, ip, netlink_socket
@@ -50,8 +50,8 @@ from nlmmap.traffic import (
     udp_data,
 )
 
-RX = RingRequest(block_size=4096, block_nr=256, frame_size=2048, frame_nr=512)
-TX = RingRequest(block_size=4096, block_nr=4, frame_size=4096, frame_nr=4)
+RX = ring_request(2048, 512)
+TX = ring_request(4096, 4)
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ def test_mixed_sizes_frames_and_copy_in_order(nfq_netns: str, receiver: socket.s
     assert [udp_data(p) for p in packets] == expected
     assert received(receiver, per_flow) == expected
     stats = ring_stats(queue.sock)
-    assert stats.rx_copies == 3 * sum(1 for s in sizes if s + 200 > RX.frame_size - 24)
+    assert stats.rx_copies == 3 * sum(1 for s in sizes if s + 200 > RX.frame_size - NL_MMAP_HDRLEN)
     assert stats.rx_frames == per_flow - stats.rx_copies
 
 
@@ -195,7 +195,7 @@ def test_verdicts_through_the_tx_ring(nfq_netns: str, receiver: socket.socket,
     assert "packets 1 " in counter, counter
 
 
-TINY_RX = RingRequest(block_size=4096, block_nr=4, frame_size=4096, frame_nr=4)
+TINY_RX = ring_request(4096, 4, per_block=1)  # four frames
 
 
 @pytest.mark.parametrize("fail_open", [True, False], ids=["fail-open", "fail-closed"])

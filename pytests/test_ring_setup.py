@@ -12,36 +12,40 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import astuple
 from pathlib import Path
 
 import pytest
 
-from nlmmap.abi import NETLINK_RX_RING, NETLINK_TX_RING, RingRequest, get_ring, set_ring
+from nlmmap.abi import NETLINK_RX_RING, NETLINK_TX_RING, PAGE_SIZE, RingRequest, get_ring, ring_request, set_ring
 from nlmmap.diag import diag_ring
 from nlmmap.netns import netlink_socket
 from nlmmap.process import become_nobody, in_child
 
 TEARDOWN = RingRequest(0, 0, 0, 0)
-GOOD = RingRequest(block_size=4096, block_nr=4, frame_size=2048, frame_nr=8)
+GOOD = ring_request(2048, 8)
 
 # Both rings follow the same rules.
 each_ring = pytest.mark.parametrize("option", [NETLINK_RX_RING, NETLINK_TX_RING], ids=["rx", "tx"])
 
+P = PAGE_SIZE
+# blocks of 32-byte frames whose frame count, 32 bits wide, wraps to one block's
+WRAPPING_BLOCKS = 2**32 // (P // 32) + 1
 GEOMETRIES = [
     # block_size, block_nr, frame_size, frame_nr, errno (0: accepted), why
-    (4096, 4, 2048, 8, 0, "two frames per block"),
-    (4096, 1, 4096, 1, 0, "one frame fills the block"),
-    (8192, 2, 3000, 4, 0, "each block ends in a gap"),
-    (4096, 3, 24, 3 * 170, 0, "frames of a bare header"),
+    (P, 4, P // 2, 8, 0, "two frames per block"),
+    (P, 1, P, 1, 0, "one frame fills the block"),
+    (*astuple(ring_request(3000, 4, per_block=2)), 0, "each block ends in a gap"),
+    (P, 3, 24, 3 * (P // 24), 0, "frames of a bare header"),
     (0, 1, 2048, 2, errno.EINVAL, "block size 0"),
-    (6000, 1, 2048, 2, errno.EINVAL, "block size not a page multiple"),
-    (4096, 2, 16, 512, errno.EINVAL, "frame smaller than the frame header"),
-    (4096, 2, 2046, 4, errno.EINVAL, "frame size not 4-byte aligned"),
-    (4096, 2, 8192, 2, errno.EINVAL, "frame larger than a block"),
-    (4096, 4, 2048, 7, errno.EINVAL, "frame count is not blocks times frames per block"),
-    (4096, 0, 2048, 2, errno.EINVAL, "frames without blocks"),
-    (4096, 2**25 + 1, 32, 128, errno.EINVAL, "frames per block times blocks wraps 32 bits"),
-    (4096, 262145, 4096, 262145, errno.EINVAL, "more than 1 GiB"),
+    (6000, 1, 2048, 2, errno.EINVAL, "block size not a page multiple"),  # of any page size
+    (P, 2, 16, 2 * (P // 16), errno.EINVAL, "frame smaller than the frame header"),
+    (P, 2, P // 2 - 2, 4, errno.EINVAL, "frame size not 4-byte aligned"),
+    (P, 2, 2 * P, 2, errno.EINVAL, "frame larger than a block"),
+    (P, 4, P // 2, 7, errno.EINVAL, "frame count is not blocks times frames per block"),
+    (P, 0, P // 2, 2, errno.EINVAL, "frames without blocks"),
+    (P, WRAPPING_BLOCKS, 32, P // 32, errno.EINVAL, "frames per block times blocks wraps 32 bits"),
+    (P, (1 << 30) // P + 1, P, (1 << 30) // P + 1, errno.EINVAL, "more than 1 GiB"),
 ]
 
 
@@ -66,21 +70,23 @@ def test_geometry_is_validated(rtnl_socket: socket.socket, option: int, geometry
     assert get_ring(rtnl_socket, other) == TEARDOWN
 
 
+OTHER = ring_request(4096, 2)
+
+
 @each_ring
 def test_ring_cannot_change_while_mapped(rtnl_socket: socket.socket, option: int) -> None:
     set_ring(rtnl_socket, option, GOOD)
     mapping = mmap.mmap(rtnl_socket.fileno(), GOOD.size)
-    other = RingRequest(4096, 2, 4096, 2)
     # neither ring may change while any part of the mapping exists
     for changed in (NETLINK_RX_RING, NETLINK_TX_RING):
-        for req in (other, TEARDOWN):
+        for req in (OTHER, TEARDOWN):
             with pytest.raises(OSError) as err:
                 set_ring(rtnl_socket, changed, req)
             assert err.value.errno == errno.EBUSY
     assert get_ring(rtnl_socket, option) == GOOD
     mapping.close()
-    set_ring(rtnl_socket, option, other)
-    assert get_ring(rtnl_socket, option) == other
+    set_ring(rtnl_socket, option, OTHER)
+    assert get_ring(rtnl_socket, option) == OTHER
 
 
 @each_ring
@@ -95,14 +101,20 @@ def test_zero_request_tears_the_ring_down(rtnl_socket: socket.socket, option: in
     set_ring(rtnl_socket, option, TEARDOWN)
 
 
+# rings of 1, 2, 8 and again 2 pages
+REPLACED = [RingRequest(P, blocks, 1024, blocks * (P // 1024)) for blocks in (1, 2, 8, 2)]
+
+
 def test_repeated_setup_replaces_the_ring(rtnl_socket: socket.socket) -> None:
-    for blocks in (1, 2, 8, 2):
-        req = RingRequest(4096, blocks, 1024, 4 * blocks)
+    for req in REPLACED:
         set_ring(rtnl_socket, NETLINK_RX_RING, req)
         assert get_ring(rtnl_socket) == req
         mapping = mmap.mmap(rtnl_socket.fileno(), req.size)
         assert mapping[:] == bytes(req.size)
         mapping.close()
+
+
+DIAG_TX = RingRequest(2 * P, 1, 1024, 2 * P // 1024)
 
 
 def test_sock_diag_reports_the_rings(rtnl_socket: socket.socket) -> None:
@@ -111,10 +123,9 @@ def test_sock_diag_reports_the_rings(rtnl_socket: socket.socket) -> None:
     assert diag_ring(socket.NETLINK_ROUTE, portid) is None
     assert diag_ring(socket.NETLINK_ROUTE, portid, tx=True) is None
     set_ring(rtnl_socket, NETLINK_RX_RING, GOOD)
-    tx = RingRequest(8192, 1, 1024, 8)
-    set_ring(rtnl_socket, NETLINK_TX_RING, tx)
+    set_ring(rtnl_socket, NETLINK_TX_RING, DIAG_TX)
     assert diag_ring(socket.NETLINK_ROUTE, portid) == GOOD
-    assert diag_ring(socket.NETLINK_ROUTE, portid, tx=True) == tx
+    assert diag_ring(socket.NETLINK_ROUTE, portid, tx=True) == DIAG_TX
 
 
 def test_unprivileged_user_may_create_a_ring() -> None:
@@ -131,11 +142,20 @@ def test_unprivileged_user_may_create_a_ring() -> None:
     assert in_child(body) == 0
 
 
-# RLIMIT_MEMLOCK of the tests below, and rings within and beyond it
-MEMLOCK = 256 << 10
-WITHIN = RingRequest(block_size=4096, block_nr=64, frame_size=2048, frame_nr=128)
-BEYOND = RingRequest(block_size=4096, block_nr=65, frame_size=2048, frame_nr=130)
-ONE_PAGE = RingRequest(block_size=4096, block_nr=1, frame_size=2048, frame_nr=2)
+# RLIMIT_MEMLOCK of the tests below (in bytes; the kernel counts pages), and
+# rings of as many pages, one more, and one
+MEMLOCK_PAGES = 64
+MEMLOCK = MEMLOCK_PAGES * P
+
+
+def _pages(pages: int) -> RingRequest:
+    """A ring of that many pages (two frames each)."""
+    return ring_request(P // 2, 2 * pages)
+
+
+WITHIN = _pages(MEMLOCK_PAGES)
+BEYOND = _pages(MEMLOCK_PAGES + 1)
+ONE_PAGE = _pages(1)
 
 
 def _refused(sock: socket.socket, option: int, req: RingRequest) -> int:
@@ -208,6 +228,9 @@ def cgroup2() -> Iterator[Path]:
             subprocess.run(["umount", where], check=True)
 
 
+CHARGED = RingRequest(1 << 20, 16, 1 << 12, 16 * 256)  # 16 MiB
+
+
 def test_ring_memory_is_charged_to_the_memory_cgroup(cgroup2: Path) -> None:
     """Rule: ring memory is charged (__GFP_ACCOUNT) to the memory cgroup of
     the task that sets the ring up."""
@@ -216,13 +239,13 @@ def test_ring_memory_is_charged_to_the_memory_cgroup(cgroup2: Path) -> None:
     (cgroup2 / "cgroup.subtree_control").write_text("+memory")
     group = cgroup2 / f"nlmmap-{os.getpid()}"
     group.mkdir()
-    size = 16 << 20
+    size = CHARGED.size
 
     def body() -> None:
         (group / "cgroup.procs").write_text(str(os.getpid()))
         sock = netlink_socket(None, socket.NETLINK_ROUTE)
         before = int((group / "memory.current").read_text())
-        set_ring(sock, NETLINK_RX_RING, RingRequest(1 << 20, 16, 1 << 12, 16 * 256))
+        set_ring(sock, NETLINK_RX_RING, CHARGED)
         after = int((group / "memory.current").read_text())
         assert after - before >= size, (before, after)
         set_ring(sock, NETLINK_RX_RING, TEARDOWN)

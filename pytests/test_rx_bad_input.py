@@ -18,13 +18,14 @@ from nlmmap.abi import (
     SOL_NETLINK,
     RingRequest,
     get_ring,
+    ring_request,
     ring_stats,
     set_ring,
 )
 from nlmmap.messages import message_seq, send_user, user_message
 from nlmmap.ring import RxRing
 
-GOOD = RingRequest(block_size=4096, block_nr=1, frame_size=1024, frame_nr=4)
+GOOD = ring_request(1024, 4)
 
 
 def _still_usable(sock: socket.socket) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from nlmmap.abi import NL_MMAP_STATUS_SKIP, NL_MMAP_STATUS_UNUSED, RingRequest
+from nlmmap.abi import NL_MMAP_STATUS_SKIP, NL_MMAP_STATUS_UNUSED, ring_request
 from nlmmap.messages import message_seq, pending_datagrams, send_user, user_message
 from nlmmap.ring import RxRing
 
@@ -34,12 +34,12 @@ TRACING = Path("/sys/kernel/tracing")
 BOUND_US = 5000
 
 # The largest geometry: 1 GiB of 32-byte frames (33,554,432 frames)
-HUGE = RingRequest(block_size=4096, block_nr=262144, frame_size=32, frame_nr=262144 * 128)
+HUGE = ring_request(32, (1 << 30) // 32)
 # A ring that a deep backlog of 1 KiB messages moves into at once (32 MiB)
-DEEP = RingRequest(block_size=4096, block_nr=16384, frame_size=2048, frame_nr=32768)
+DEEP = ring_request(2048, 32768)
 DEEP_MESSAGE = 1024
 # Frames that take the largest message a frame may carry (NETLINK_RING_COPY_MAX)
-BIG = RingRequest(block_size=256 << 10, block_nr=8, frame_size=256 << 10, frame_nr=8)
+BIG = ring_request(256 << 10, 8)
 BIG_MESSAGE = 127 << 10
 ROUNDS = 8
 # Under TCG with KASAN the guest's floor is about 200 us per delivery and

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from nlmmap.abi import NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_VALID, SOL_NETLINK, RingRequest
+from nlmmap.abi import NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_VALID, SOL_NETLINK, ring_request
 from nlmmap.netns import ip, netlink_socket, scratch_netns
 from nlmmap.ring import RECV_BUFFER, RxRing, split_messages
 
@@ -24,7 +24,7 @@ NETLINK_PKTINFO = 3
 NETLINK_LISTEN_ALL_NSID = 8
 RTNLGRP_LINK = 1
 NSID = 42
-RING = RingRequest(block_size=16384, block_nr=4, frame_size=4096, frame_nr=16)
+RING = ring_request(4096, 16)
 Reading = tuple[list[bytes], list[int | None]]  # messages, the nsid or group of each datagram
 
 

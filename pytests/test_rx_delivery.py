@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from nlmmap.abi import NL_MMAP_HDRLEN, NL_MMAP_STATUS_VALID, RingRequest, ring_stats
+from nlmmap.abi import NL_MMAP_HDRLEN, NL_MMAP_STATUS_VALID, ring_request, ring_stats
 from nlmmap.messages import (
     RTM_GETADDR,
     RTM_GETLINK,
@@ -23,19 +23,66 @@ from nlmmap.messages import (
     send_user,
     user_message,
 )
-from nlmmap.netns import add_dummies, netlink_socket
+from nlmmap.netns import add_dummies, ip_batch, netlink_socket
 from nlmmap.process import NOBODY, become_nobody, fork_child, wait_child
 from nlmmap.ring import NLMSG_DONE, RxRing, message_type, recv_until_done, split_messages
 
 LINKS = 40
 ROUTES_PER_LINK = 5
-RING = RingRequest(block_size=16384, block_nr=16, frame_size=4096, frame_nr=64)
+RING = ring_request(4096, 64)
+# two frames for hundreds of routes (larger frames on pages over 4 KiB)
+TINY = ring_request(2048, 2, per_block=2)
+# laps of the tiny ring's frames the route dump takes at least
+LAPS = 4
+# frames larger than the skbs a dump makes before it learns of the ring
+LARGE = ring_request(16384, 16)
+CREDENTIALS = ring_request(1024, 4)
+# two frames, one per block
+POLLED = ring_request(4096, 2, per_block=1)
+# an IPv4 route to a /32 through a device: the smallest message a route dump has
+ROUTE_MESSAGE = 52
 
 
 @pytest.fixture
 def filled_netns(netns: str) -> str:
     add_dummies(netns, LINKS, ROUTES_PER_LINK)
     return netns
+
+
+def _frames_at_least(messages: list[bytes], room: int) -> int:
+    """The fewest frames of room bytes these messages fit in, in order and
+    whole (padded to 4 bytes but the last of a frame): a ring takes as many
+    or more."""
+    frames, used = 0, room
+    for message in messages:
+        if used + len(message) > room:
+            frames, used = frames + 1, 0
+        used += (len(message) + 3) & ~3
+    return frames
+
+
+def _route_dump(netns: str) -> list[bytes]:
+    sock = netlink_socket(netns)
+    try:
+        sock.send(dump_request(RTM_GETROUTE))
+        return recv_until_done(sock)
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+def long_route_dump(filled_netns: str) -> str:
+    """filled_netns with routes enough that a route dump takes more than LAPS
+    laps of TINY's frames: the fixture's on 4 KiB pages, more for the larger
+    frames of larger pages."""
+    room = TINY.frame_size - NL_MMAP_HDRLEN
+    added = 0
+    while (short := LAPS * TINY.frame_nr + 1 - _frames_at_least(_route_dump(filled_netns), room)) > 0:
+        count = short * room // ROUTE_MESSAGE + LINKS
+        ip_batch(filled_netns, [f"route add 198.18.{n // 250}.{n % 250}/32 dev d{n % LINKS}"
+                                for n in range(added, added + count)])
+        added += count
+    return filled_netns
 
 
 @pytest.mark.parametrize("rtm_type", [RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE], ids=["links", "addresses", "routes"])
@@ -60,12 +107,11 @@ def test_dump_through_ring_equals_recvmsg(filled_netns: str, make_rx_ring: Calla
     sock.close()
 
 
-def test_dump_completes_through_a_tiny_ring(filled_netns: str, make_rx_ring: Callable[..., RxRing]) -> None:
+def test_dump_completes_through_a_tiny_ring(long_route_dump: str, make_rx_ring: Callable[..., RxRing]) -> None:
     """Two frames for hundreds of routes: the dump advances as frames are
     released (poll() continues it) and ends in NLMSG_DONE."""
-    sock = netlink_socket(filled_netns)
-    tiny = RingRequest(4096, 1, 2048, 2)
-    ring = make_rx_ring(sock, tiny)
+    sock = netlink_socket(long_route_dump)
+    ring = make_rx_ring(sock, TINY)
     sock.send(dump_request(RTM_GETROUTE))
     got = ring.collect_until_done()
     assert message_type(got[-1]) == NLMSG_DONE
@@ -73,17 +119,18 @@ def test_dump_completes_through_a_tiny_ring(filled_netns: str, make_rx_ring: Cal
     stats = ring_stats(sock)
     assert stats.rx_copies == 0
     # every byte went through frames, each reused many times
-    assert stats.rx_frames * (tiny.frame_size - NL_MMAP_HDRLEN) >= sum(len(m) for m in got)
-    assert stats.rx_frames > 4 * tiny.frame_nr
+    assert stats.rx_frames * (TINY.frame_size - NL_MMAP_HDRLEN) >= sum(len(m) for m in got)
+    assert stats.rx_frames > LAPS * TINY.frame_nr
 
 
 def test_dump_skbs_grow_to_the_frame_size(filled_netns: str, make_rx_ring: Callable[..., RxRing]) -> None:
     """A ring reader never calls recvmsg(), where a dump learns how large
     its skbs may be; setting up the ring says it instead.  One dump skb
     fills one frame, so frames hold more than the default dump skb
-    (NLMSG_GOODSIZE, under 4 KiB with 4 KiB pages) would."""
+    (NLMSG_GOODSIZE, under 4 KiB with 4 KiB pages, under 8 KiB with larger
+    ones) would."""
     sock = netlink_socket(filled_netns)
-    ring = make_rx_ring(sock, RingRequest(65536, 4, 16384, 16))
+    ring = make_rx_ring(sock, LARGE)
     sock.send(dump_request(RTM_GETLINK))
     lengths: list[int] = []
     messages: list[bytes] = []
@@ -99,7 +146,7 @@ def test_dump_skbs_grow_to_the_frame_size(filled_netns: str, make_rx_ring: Calla
 def test_frame_header_carries_sender_credentials(usersock_pair: tuple[socket.socket, socket.socket],
                                                  make_rx_ring: Callable[..., RxRing]) -> None:
     receiver, sender = usersock_pair
-    ring = make_rx_ring(receiver, RingRequest(4096, 1, 1024, 4))
+    ring = make_rx_ring(receiver, CREDENTIALS)
 
     def send_as_nobody() -> None:
         become_nobody()
@@ -120,7 +167,7 @@ def test_a_concurrent_poller_leaves_no_error(filled_netns: str, make_rx_ring: Ca
     from its ring: poll() moves nothing (the reader's zero-length reads
     move each dump on), every dump is complete and SO_ERROR stays 0."""
     sock = netlink_socket(filled_netns)
-    ring = make_rx_ring(sock, RingRequest(block_size=4096, block_nr=2, frame_size=4096, frame_nr=2))
+    ring = make_rx_ring(sock, POLLED)
     stop = threading.Event()
 
     def poll_forever() -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from nlmmap.abi import RingRequest
+from nlmmap.abi import RingRequest, ring_request
 from nlmmap.messages import NETLINK_GENERIC, NETLINK_NETFILTER, first_difference, walk_attributes
 from nlmmap.netns import ip, ip_batch, netlink_socket
 from nlmmap.ring import NLMSG_DONE, NLMSG_HDR, RxRing, recv_until_done
@@ -64,9 +64,9 @@ DUMPS = {
 }
 
 RINGS = {
-    "frames256": RingRequest(4096, 8, 256, 128),
-    "frames4k": RingRequest(4096, 32, 4096, 32),
-    "frames64k": RingRequest(65536, 4, 65536, 4),
+    "frames256": ring_request(256, 128),
+    "frames4k": ring_request(4096, 32),
+    "frames64k": ring_request(65536, 4),
 }
 
 NFT_RULES = "\n".join(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from nlmmap.abi import NL_MMAP_HDRLEN, NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_VALID, RingRequest, ring_stats
+from nlmmap.abi import NL_MMAP_HDRLEN, NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_VALID, ring_request, ring_stats
 from nlmmap.messages import has_queued, message_seq, send_user, user_message
 from nlmmap.model import COPY_MAX
 from nlmmap.nfqueue import SO_RCVBUFFORCE
@@ -14,7 +14,9 @@ from nlmmap.ring import RxRing
 
 FRAME = 1024
 ROOM = FRAME - NL_MMAP_HDRLEN
-RING = RingRequest(block_size=4096, block_nr=4, frame_size=FRAME, frame_nr=16)
+RING = ring_request(FRAME, 16)
+# four frames larger than COPY_MAX: every message has one, nothing waits for a drain
+BIG = ring_request(256 << 10, 4)
 
 
 def _read_all(ring: RxRing) -> list[tuple[int, int, int]]:
@@ -78,9 +80,7 @@ def test_a_frame_takes_at_most_copy_max_bytes(usersock_pair: tuple[socket.socket
     the sender's SO_SNDBUF (up to wmem_max) set how long they stayed off."""
     receiver, sender = usersock_pair
     receiver.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)
-    # four frames: every message has one, nothing waits for a drain
-    big = RingRequest(block_size=256 << 10, block_nr=4, frame_size=256 << 10, frame_nr=4)
-    ring = make_rx_ring(receiver, big)
+    ring = make_rx_ring(receiver, BIG)
     sizes = [COPY_MAX, COPY_MAX + 4, 200_000]
     messages = [user_message(size, seq, fill=seq) for seq, size in enumerate(sizes)]
     for message in messages:
@@ -93,4 +93,4 @@ def test_a_frame_takes_at_most_copy_max_bytes(usersock_pair: tuple[socket.socket
         statuses.append(frame.status)
         assert data == message
     assert statuses == [NL_MMAP_STATUS_VALID, NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_COPY], \
-        f"frame statuses {statuses} for messages of {sizes} bytes in frames of {big.frame_size}"
+        f"frame statuses {statuses} for messages of {sizes} bytes in frames of {BIG.frame_size}"

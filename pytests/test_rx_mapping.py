@@ -12,12 +12,24 @@ from collections.abc import Callable
 
 import pytest
 
-from nlmmap.abi import NETLINK_RX_RING, NL_MMAP_HDRLEN, NL_MMAP_STATUS_VALID, RingRequest, set_ring
+from nlmmap.abi import (
+    NETLINK_RX_RING,
+    NL_MMAP_HDRLEN,
+    NL_MMAP_STATUS_VALID,
+    PAGE_SIZE,
+    RingRequest,
+    ring_request,
+    set_ring,
+)
+from nlmmap.frames import STATUS
 from nlmmap.messages import message_seq, send_user, user_message
 from nlmmap.process import fork_child, in_child, wait_child
 from nlmmap.ring import RxRing
 
-GOOD = RingRequest(block_size=4096, block_nr=4, frame_size=2048, frame_nr=8)
+# four blocks of two frames: a page shorter or longer is still a mapping
+GOOD = ring_request(2048, 8, per_block=2)
+# three blocks of two frames, each block ending in a gap
+GAPPED = ring_request(3000, 6, per_block=2)
 
 
 def _mmap_errno(sock: socket.socket, length: int, **kwargs: int) -> int:
@@ -31,10 +43,10 @@ def _mmap_errno(sock: socket.socket, length: int, **kwargs: int) -> int:
 @pytest.mark.parametrize(
     "length, kwargs",
     [
-        (GOOD.size - 4096, {}),
-        (GOOD.size + 4096, {}),
-        (GOOD.size - 4096, {"offset": 4096}),
-        (GOOD.size, {"offset": 4096}),
+        (GOOD.size - PAGE_SIZE, {}),
+        (GOOD.size + PAGE_SIZE, {}),
+        (GOOD.size - PAGE_SIZE, {"offset": PAGE_SIZE}),
+        (GOOD.size, {"offset": PAGE_SIZE}),
         (GOOD.size, {"flags": mmap.MAP_PRIVATE}),
     ],
     ids=["short", "long", "offset", "offset-full-length", "private"],
@@ -46,11 +58,14 @@ def test_bad_mapping_is_refused(rtnl_socket: socket.socket, length: int, kwargs:
 
 
 def test_no_ring_no_mapping(rtnl_socket: socket.socket) -> None:
-    assert _mmap_errno(rtnl_socket, 4096) == errno.EINVAL
+    assert _mmap_errno(rtnl_socket, PAGE_SIZE) == errno.EINVAL
+
+
+ZEROED = RingRequest(1 << 16, 8, 4096, 128)  # 512 KiB
 
 
 def test_fresh_ring_is_zeroed(rtnl_socket: socket.socket) -> None:
-    req = RingRequest(1 << 16, 8, 4096, 128)
+    req = ZEROED
     set_ring(rtnl_socket, NETLINK_RX_RING, req)
     mapping = mmap.mmap(rtnl_socket.fileno(), req.size)
     assert mapping[:] == bytes(req.size)
@@ -61,18 +76,20 @@ def test_frames_follow_the_block_layout_with_gaps(
     usersock_pair: tuple[socket.socket, socket.socket], make_rx_ring: Callable[..., RxRing]
 ) -> None:
     receiver, sender = usersock_pair
-    req = RingRequest(block_size=8192, block_nr=3, frame_size=3000, frame_nr=6)
+    req = GAPPED
     ring = make_rx_ring(receiver, req)
-    for seq in range(6):
+    per_block = req.block_size // req.frame_size
+    assert per_block * req.frame_size < req.block_size, "the blocks have no gap"
+    for seq in range(req.frame_nr):
         send_user(sender, receiver, user_message(100, seq))
-    for index in range(6):
-        block, slot = divmod(index, 2)
-        offset = block * 8192 + slot * 3000
+    for index in range(req.frame_nr):
+        block, slot = divmod(index, per_block)
+        offset = block * req.block_size + slot * req.frame_size
         frame = ring.frame(index)
         assert frame.offset == offset
         assert frame.status == NL_MMAP_STATUS_VALID
         assert message_seq(ring.payload(frame)) == index
-        gap = ring.map[block * 8192 + 6000 : (block + 1) * 8192]
+        gap = ring.map[block * req.block_size + per_block * req.frame_size : (block + 1) * req.block_size]
         assert gap == bytes(len(gap)), f"gap of block {block} written"
 
 
@@ -100,7 +117,7 @@ def test_fork_munmap_close_in_any_order(usersock_pair: tuple[socket.socket, sock
         os.close(go_w)
         if not child_first:
             os.read(go_r, 1)  # parent has closed and unmapped its side
-        assert mapping[0] == NL_MMAP_STATUS_VALID
+        assert STATUS.unpack_from(mapping)[0] == NL_MMAP_STATUS_VALID
         mapping[NL_MMAP_HDRLEN + 16] = 0xAA  # write through the child's mapping
         mapping.close()
 
@@ -132,7 +149,7 @@ def test_child_mapping_outlives_closed_socket(usersock_pair: tuple[socket.socket
     receiver.close()
 
     def child() -> None:
-        assert mapping[0] == NL_MMAP_STATUS_VALID
+        assert STATUS.unpack_from(mapping)[0] == NL_MMAP_STATUS_VALID
         assert message_seq(bytes(mapping[NL_MMAP_HDRLEN : NL_MMAP_HDRLEN + 16])) == 9
 
     assert in_child(child) == 0

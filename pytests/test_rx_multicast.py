@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
-from nlmmap.abi import NETLINK_ADD_MEMBERSHIP, SOL_NETLINK, RingRequest, ring_stats
+from nlmmap.abi import NETLINK_ADD_MEMBERSHIP, SOL_NETLINK, ring_request, ring_stats
 from nlmmap.netns import ip, netlink_socket
 from nlmmap.ring import RxRing, split_messages
 
@@ -15,7 +15,7 @@ RTNLGRP_LINK = 1
 RTNLGRP_IPV4_IFADDR = 5
 RTM_NEWLINK = 16
 RTM_NEWADDR = 20
-RING = RingRequest(block_size=16384, block_nr=4, frame_size=4096, frame_nr=16)
+RING = ring_request(4096, 16)
 
 
 def test_link_and_address_events_arrive_in_frames(netns: str, make_rx_ring: Callable[..., RxRing]) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from nlmmap.abi import NETLINK_ADD_MEMBERSHIP, SOL_NETLINK, RingRequest
+from nlmmap.abi import NETLINK_ADD_MEMBERSHIP, SOL_NETLINK, RingRequest, ring_request
 from nlmmap.messages import NETLINK_GENERIC, NETLINK_NETFILTER, first_difference, genl_group
 from nlmmap.netns import ip, netlink_socket
 from nlmmap.ring import RECV_BUFFER, RxRing, split_messages
@@ -40,9 +40,9 @@ RTNLGRP_LINK = 1
 # name -> geometry (None: a plain socket, the oracle)
 LISTENERS: dict[str, RingRequest | None] = {
     "plain": None,
-    "ring64": RingRequest(block_size=4096, block_nr=1, frame_size=64, frame_nr=64),
-    "ring256": RingRequest(block_size=4096, block_nr=4, frame_size=256, frame_nr=64),
-    "ring16k": RingRequest(block_size=16384, block_nr=8, frame_size=16384, frame_nr=8),
+    "ring64": ring_request(64, 64),
+    "ring256": ring_request(256, 64),
+    "ring16k": ring_request(16384, 8),
 }
 ORDERS = list(itertools.permutations(LISTENERS))
 # The listener bound last is delivered first and may share the sender's skb:

@@ -11,11 +11,16 @@ import threading
 import time
 from collections.abc import Callable
 
-from nlmmap.abi import NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_SKIP, NL_MMAP_STATUS_VALID, RingRequest
+from nlmmap.abi import NL_MMAP_STATUS_COPY, NL_MMAP_STATUS_SKIP, NL_MMAP_STATUS_VALID, ring_request
 from nlmmap.messages import message_seq, send_user, user_message
-from nlmmap.ring import RxRing
+from nlmmap.model import BATCH
+from nlmmap.ring import RECV_BUFFER, RxRing
 
-RING = RingRequest(block_size=4096, block_nr=2, frame_size=1024, frame_nr=8)
+RING = ring_request(1024, 8)
+COPIED = 4 * RING.frame_size  # larger than a frame: comes by COPY
+TWO = ring_request(2048, 2, per_block=2)  # two frames
+WIDE = ring_request(1024, 64)  # more frames than the SKIP test keeps
+KEPT = ring_request(1024, 32)  # every frame kept with SKIP
 
 
 def test_pollin_is_exact(usersock_pair: tuple[socket.socket, socket.socket],
@@ -32,13 +37,13 @@ def test_pollin_is_exact(usersock_pair: tuple[socket.socket, socket.socket],
     assert not ring.wait(0)  # a kept frame is not waiting
     ring.set_status(frame.index, 0)
 
-    send_user(sender, receiver, user_message(4000, 2))
+    send_user(sender, receiver, user_message(COPIED, 2))
     assert ring.wait(0)  # a COPY frame
     frame = ring.next_frame()
     assert frame is not None
     ring.release(frame)
     assert ring.wait(0)  # the queued message behind it
-    assert message_seq(receiver.recv(8192)) == 2
+    assert message_seq(receiver.recv(RECV_BUFFER)) == 2
     assert not ring.wait(0)
 
 
@@ -50,8 +55,8 @@ def test_a_copy_frame_waits_after_its_message_was_read(usersock_pair: tuple[sock
     the receive queue)."""
     receiver, sender = usersock_pair
     ring = make_rx_ring(receiver, RING)
-    send_user(sender, receiver, user_message(4000, 1))
-    assert message_seq(receiver.recv(8192, socket.MSG_DONTWAIT)) == 1
+    send_user(sender, receiver, user_message(COPIED, 1))
+    assert message_seq(receiver.recv(RECV_BUFFER, socket.MSG_DONTWAIT)) == 1
     assert ring.wait(0), "a COPY frame waits for its release, the queue is empty: no POLLIN"
     frame = ring.next_frame()
     assert frame is not None and frame.status == NL_MMAP_STATUS_COPY
@@ -92,8 +97,7 @@ def test_edge_triggered_reader_that_polls_after_releasing_gets_everything(
     on.  Messages that waited behind a full ring then all arrive, in order,
     with no new edge."""
     receiver, sender = usersock_pair
-    two = RingRequest(block_size=4096, block_nr=1, frame_size=2048, frame_nr=2)
-    ring = make_rx_ring(receiver, two)
+    ring = make_rx_ring(receiver, TWO)
     epoll = select.epoll()
     epoll.register(receiver, select.EPOLLIN | select.EPOLLET)
     for seq in range(12):  # two in frames, ten waiting for them
@@ -115,8 +119,7 @@ def test_poll_moves_one_batch_of_what_waited(
     behind a full ring reach the frames it released through its poll(),
     one batch per call, as a delivery would move them."""
     receiver, sender = usersock_pair
-    two = RingRequest(block_size=4096, block_nr=1, frame_size=2048, frame_nr=2)
-    ring = make_rx_ring(receiver, two)
+    ring = make_rx_ring(receiver, TWO)
     for seq in range(4):  # two in frames, two in the backlog
         send_user(sender, receiver, user_message(64, seq))
     for seq in range(2):
@@ -141,9 +144,8 @@ def test_a_poller_is_not_left_asleep_beside_frames_kept_with_skip(
     frames stepped over finds nothing to read: it must still report POLLIN, so
     that the poller comes back for the next batch instead of sleeping."""
     receiver, sender = usersock_pair
-    wide = RingRequest(block_size=4096, block_nr=16, frame_size=1024, frame_nr=64)
     kept = 41
-    ring = make_rx_ring(receiver, wide)
+    ring = make_rx_ring(receiver, WIDE)
     for index in range(10):
         ring.set_status(index, NL_MMAP_STATUS_SKIP)
     ring.set_status(10, NL_MMAP_STATUS_VALID)  # not handed back yet
@@ -154,7 +156,7 @@ def test_a_poller_is_not_left_asleep_beside_frames_kept_with_skip(
     polls = 0
     while ring.frame(kept).status != NL_MMAP_STATUS_VALID:
         polls += 1
-        assert polls <= kept // 16 + 1, "the message never reached a frame"
+        assert polls <= kept // BATCH + 1, "the message never reached a frame"
         started = time.monotonic()
         assert ring.wait(1.0), f"poll() {polls} slept beside a message in the backlog"
         assert time.monotonic() - started < 0.5
@@ -168,14 +170,14 @@ def test_a_poller_does_not_spin_while_user_space_holds_every_frame(
     reporting POLLIN (a poller would spin).  A reader that hands a frame back
     makes a zero-length recv(), which looks at a lap again and fills it."""
     receiver, sender = usersock_pair
-    ring = make_rx_ring(receiver, RingRequest(block_size=4096, block_nr=8, frame_size=1024, frame_nr=32))
-    for index in range(32):
+    ring = make_rx_ring(receiver, KEPT)
+    for index in range(KEPT.frame_nr):
         ring.set_status(index, NL_MMAP_STATUS_SKIP)
     send_user(sender, receiver, user_message(64, 9))
     polls = 0
     while ring.wait(0):
         polls += 1
-        assert polls <= 32 // 16 + 2, "poll() keeps reporting POLLIN over a ring user space holds"
+        assert polls <= KEPT.frame_nr // BATCH + 2, "poll() keeps reporting POLLIN over a ring user space holds"
     ring.set_status(5, 0)  # a plain store: the kernel does not see it
     ring.kick()  # the zero-length recv()
     assert ring.frame(5).status == NL_MMAP_STATUS_VALID

@@ -19,12 +19,13 @@ import os
 import select
 import socket
 import struct
+import sys
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from nlmmap.abi import RingRequest, ring_stats
+from nlmmap.abi import ring_request, ring_stats
 from nlmmap.messages import walk_attributes
 from nlmmap.process import become_nobody, fork_child, wait_child
 from nlmmap.ring import NLMSG_DONE, NLMSG_HDR, RxRing, message_type, recv_until_done, recv_zero
@@ -37,8 +38,9 @@ INET_DIAG_MSG_LEN = 72
 INET_DIAG_MARK = 15
 SO_MARK = 36
 LISTENERS = 150
-# two frames: the dump waits for every frame it fills
-SMALL = RingRequest(block_size=4096, block_nr=1, frame_size=2048, frame_nr=2)
+# small frames (two of them on 4 KiB pages): the dump takes many rounds,
+# each waiting for frames the reader released
+SMALL = ring_request(2048, 2)
 # the kernel at the destination: a request with an explicit address
 KERNEL = (0, 0)
 
@@ -162,10 +164,22 @@ def poll_loop(fd: int, done: Callable[[], bool]) -> None:
 # aio's IOCB_CMD_POLL: the kernel's worker calls ->poll() when the socket
 # wakes (aio_poll_complete_work()), in no process of the caller's
 _libc = ctypes.CDLL(None, use_errno=True)
-# io_setup, io_destroy, io_submit, io_getevents
+# io_setup, io_destroy, io_submit, io_getevents: x86_64's table, the
+# generic one (arm64), s390x's
 AIO_SYSCALLS = {"x86_64": (206, 207, 209, 208), "aarch64": (0, 1, 2, 4), "s390x": (243, 244, 246, 245)}
 SYS_IO_SETUP, SYS_IO_DESTROY, SYS_IO_SUBMIT, SYS_IO_GETEVENTS = AIO_SYSCALLS.get(os.uname().machine, (-1,) * 4)
 IOCB_CMD_POLL = 5
+# struct iocb (<linux/aio_abi.h>): data, two 32-bit words (key and rw_flags
+# on little-endian, rw_flags and key on big-endian: its PADDED macro),
+# opcode, reqprio, fildes, buf (the poll events), nbytes, offset,
+# reserved2, flags, resfd
+IOCB = struct.Struct("=QIIHhIQQqQII")
+
+
+def iocb_poll(fd: int, events: int, key: int = 0, rw_flags: int = 0) -> bytes:
+    """An IOCB_CMD_POLL iocb for events on fd, in the machine's byte order."""
+    words = (key, rw_flags) if sys.byteorder == "little" else (rw_flags, key)
+    return IOCB.pack(1, *words, IOCB_CMD_POLL, 0, fd, events, 0, 0, 0, 0, 0)
 
 
 def _syscall(number: int, *args: object) -> int:
@@ -182,10 +196,7 @@ def aio_poll_loop(fd: int, done: Callable[[], bool]) -> None:
     _syscall(SYS_IO_SETUP, 1, ctypes.byref(ctx))
     try:
         while not done():
-            # struct iocb, little-endian: data, key, rw_flags, opcode, reqprio,
-            # fildes, buf (the poll events), nbytes, offset, reserved2, flags, resfd
-            iocb = ctypes.create_string_buffer(struct.pack("=QIIHhIQQqQII", 1, 0, 0, IOCB_CMD_POLL, 0, fd,
-                                                           select.POLLIN, 0, 0, 0, 0, 0))
+            iocb = ctypes.create_string_buffer(iocb_poll(fd, select.POLLIN))
             iocbs = (ctypes.c_void_p * 1)(ctypes.addressof(iocb))
             _syscall(SYS_IO_SUBMIT, ctx, 1, iocbs)
             events = ctypes.create_string_buffer(32)

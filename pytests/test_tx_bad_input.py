@@ -30,12 +30,14 @@ import pytest
 
 from nlmmap.abi import (
     NETLINK_TX_RING,
+    NL_MMAP_HDRLEN,
     NL_MMAP_STATUS_COPY,
     NL_MMAP_STATUS_RESERVED,
     NL_MMAP_STATUS_SKIP,
     NL_MMAP_STATUS_UNUSED,
     NL_MMAP_STATUS_VALID,
     RingRequest,
+    ring_request,
     ring_stats,
     set_ring,
 )
@@ -43,8 +45,10 @@ from nlmmap.messages import address_of, has_queued, message_seq, pending_datagra
 from nlmmap.ring import NLMSG_HDR
 from nlmmap.tx import Rings, TxRing
 
-TX = RingRequest(block_size=4096, block_nr=2, frame_size=1024, frame_nr=8)
-ROOM = TX.frame_size - 24
+TX = ring_request(1024, 8, per_block=4)  # eight frames
+ROOM = TX.frame_size - NL_MMAP_HDRLEN
+# one frame larger than the smallest send buffer
+BIG = ring_request(16384)
 
 
 def _seqs(receiver: socket.socket) -> list[int]:
@@ -160,8 +164,7 @@ def test_message_over_the_send_buffer_is_emsgsize(usersock_pair: tuple[socket.so
     receiver, sender = usersock_pair
     sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1024)
     limit = sender.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - 32
-    big = RingRequest(block_size=16384, block_nr=1, frame_size=16384, frame_nr=1)
-    tx = make_rings(sender, tx=big).tx
+    tx = make_rings(sender, tx=BIG).tx
     assert tx is not None and tx.room > limit
     message = user_message(limit + 4, 1)
     with pytest.raises(OSError) as err:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from nlmmap.abi import NETLINK_TX_RING, NL_MMAP_STATUS_VALID, RingRequest, set_ring
+from nlmmap.abi import NETLINK_TX_RING, NL_MMAP_STATUS_VALID, ring_request, set_ring
 from nlmmap.frames import is_mapped_here, map_socket
 from nlmmap.messages import ack_error, address_request, noop_request
 from nlmmap.netns import enter, ifindex, ip, ipv4_addresses, netlink_socket
@@ -24,8 +24,8 @@ from nlmmap.process import become_nobody, enter_user_namespace, fork_child, in_c
 from nlmmap.ring import split_messages
 from nlmmap.tx import TxRing, open_rings
 
-TX = RingRequest(block_size=4096, block_nr=1, frame_size=1024, frame_nr=4)
-RX = RingRequest(block_size=4096, block_nr=2, frame_size=2048, frame_nr=4)
+TX = ring_request(1024, 4)
+RX = ring_request(2048, 4)
 
 DROPS: dict[str, Callable[[], None]] = {
     "nobody": become_nobody,

@@ -22,13 +22,14 @@ from nlmmap.abi import (
     NL_MMAP_STATUS_UNUSED,
     NL_MMAP_STATUS_VALID,
     RingRequest,
+    ring_request,
     set_ring,
 )
 from nlmmap.messages import address_of, user_message
 from nlmmap.tx import Rings, TxRing, open_rings
 
-TX = RingRequest(block_size=4096, block_nr=1, frame_size=1024, frame_nr=4)
-RX = RingRequest(block_size=4096, block_nr=1, frame_size=2048, frame_nr=2)
+TX = ring_request(1024, 4, per_block=4)  # four frames
+RX = ring_request(2048, 2)
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ from nlmmap.abi import (
     NETLINK_TX_RING,
     NL_MMAP_STATUS_UNUSED,
     NL_MMAP_STATUS_VALID,
+    PAGE_SIZE,
     SOL_NETLINK,
     RingRequest,
+    ring_request,
     ring_stats,
     set_ring,
 )
@@ -40,8 +42,10 @@ from nlmmap.netns import ifindex, ip, ip_batch, ipv4_addresses, netlink_socket
 from nlmmap.ring import NLMSG_DONE, NLMSG_ERROR, message_type, split_messages
 from nlmmap.tx import Rings, TxRing
 
-TX = RingRequest(block_size=4096, block_nr=4, frame_size=1024, frame_nr=16)
-RX = RingRequest(block_size=16384, block_nr=8, frame_size=4096, frame_nr=32)
+# sixteen frames (larger ones on pages over 4 KiB): a round of acks for
+# every frame fills the RX ring and spills into the receive buffer alike
+TX = ring_request(1024, 16, per_block=4)
+RX = ring_request(4096, 32)
 
 
 def test_empty_send_without_tx_ring_is_enodata(usersock_pair: tuple[socket.socket, socket.socket]) -> None:
@@ -85,7 +89,7 @@ def test_batch_wraps_around_the_ring(usersock_pair: tuple[socket.socket, socket.
     tx = make_rings(sender, tx=TX).tx
     assert tx is not None
     seq = 0
-    for batch in (10, 16, 3, 16):
+    for batch in (10, TX.frame_nr, 3, TX.frame_nr):
         expected = []
         for _ in range(batch):
             seq += 1
@@ -145,7 +149,7 @@ def test_tx_ring_follows_rx_ring_in_the_mapping(usersock_pair: tuple[socket.sock
     assert rings.tx.send(address_of(receiver)) == 48
     assert [message_seq(m) for m in pending_datagrams(receiver)] == [9]
     assert rings.rx.statuses() == [NL_MMAP_STATUS_UNUSED] * RX.frame_nr
-    for length in (RX.size, TX.size, RX.size + TX.size + 4096):
+    for length in (RX.size, TX.size, RX.size + TX.size + PAGE_SIZE):
         with pytest.raises(OSError) as err:
             mmap.mmap(sender.fileno(), length)
         assert err.value.errno == errno.EINVAL

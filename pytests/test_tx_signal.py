@@ -22,13 +22,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from nlmmap.abi import NETLINK_ADD_MEMBERSHIP, NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID, SOL_NETLINK, RingRequest
+from nlmmap.abi import NETLINK_ADD_MEMBERSHIP, NL_MMAP_STATUS_UNUSED, NL_MMAP_STATUS_VALID, SOL_NETLINK, ring_request
 from nlmmap.messages import NETLINK_USERSOCK, address_of, message_seq, user_message
 from nlmmap.netns import netlink_socket
 from nlmmap.process import fork_child, wait_child
 from nlmmap.tx import Rings, TxRing
 
-TX = RingRequest(block_size=4096, block_nr=4, frame_size=1024, frame_nr=16)
+TX = ring_request(1024, 16, per_block=4)  # sixteen frames
 SIZE = 900
 
 _libc = ctypes.CDLL(None, use_errno=True)
