@@ -11,6 +11,10 @@
 #                   Signed-off-by, kernel-doc, MAINTAINERS, selftest lists, and
 #                   W=1 builds (x86_64 with sparse and NETLINK_MMAP=y/=n, clang,
 #                   i386, arm64 64K pages, s390x) without new warnings
+#   make cross-check ARCH=arm64|s390x  the series built for arm64 (64 KiB
+#                   pages) or s390x (big-endian), booted under TCG on a Debian
+#                   root file system: pytest, kselftests (run_kselftest.sh),
+#                   the net fix's selftest, nft_queue.sh in both modes
 #   make bench      the benchmark in full: performance kernels with and without
 #                   the series, every workload in every path, build/bench/results.md
 #                   (guest clock: QEMU -icount, instructions)
@@ -40,7 +44,7 @@ SHELL := /bin/bash
 VM := vm
 export KSRC NLMMAP_CACHE ACCEL VM_TIMEOUT JOBS FORCE SERIES BENCH_SCALE BENCH_CPUS BENCH_CLOCK DURATION AUTHOR
 
-.PHONY: all demo check series-check fuzz mutate bench bench-wall bench-profile setup tree kernel perf-kernel series shell host-test clean
+.PHONY: all demo check cross-check series-check fuzz mutate bench bench-wall bench-profile setup tree kernel perf-kernel series shell host-test clean
 
 all: demo
 
@@ -67,6 +71,12 @@ check: kernel
 
 series-check: tree
 	@$(VM)/job.sh series-check
+
+# the series on another architecture under TCG: ARCH=arm64 (64 KiB pages) or
+# ARCH=s390x (big-endian); build/cross-ARCH/results (vm/cross/check.sh)
+cross-check: setup
+	@$(VM)/setup.sh $(VM)/cross/apt-packages.txt
+	@CROSS_ARCH=$(ARCH) $(VM)/cross/check.sh
 
 fuzz: kernel
 	@$(VM)/job.sh fuzz

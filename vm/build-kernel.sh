@@ -91,6 +91,10 @@ if [[ -d $mmdir ]]; then
 	else
 		log "no 32-bit toolchain (gcc-multilib): suite kselftest32 will skip; see $k32/build.log"
 	fi
+	# The series' selftests as kernel CI builds and runs them (suites
+	# kselftest and nft_queue_ring: run_kselftest.sh of this install).
+	ksft_install "$TREE" "$KBUILD" >"$KBUILD/kselftest-install.log" 2>&1 ||
+		{ tail -n 40 "$KBUILD/kselftest-install.log" >&2; die "make kselftest-install failed: see $KBUILD/kselftest-install.log"; }
 	# The benchmark driver, on the selftests' ring client: the project's
 	# own copy (kselftest/, generated from and checked against the series),
 	# not the one inside the kernel tree it happens to build.

@@ -103,6 +103,23 @@ done
 [[ -z ${KSRC:-} || -d $KSRC ]] || die "KSRC must be a kernel tree, but '$KSRC' is not a directory"
 use_flavour "${FLAVOUR:-test}"
 
+# The series' selftest collections as kernel CI installs them: `make
+# kselftest-install` of the tree for the built kernel (its UAPI headers) into
+# KBUILD/kselftest/kselftest_install, with run_kselftest.sh and each
+# collection's settings (timeout).  The nfqueue ring test is in
+# net/netfilter; net/lib comes along as their dependency.  Extra arguments go
+# to make (a cross build's ARCH, LLVM, USERCFLAGS).
+KSFT_TARGETS="net/netlink_mmap net/netfilter"
+ksft_install() { # tree kbuild [make arguments...]
+	local installed=$2/kselftest/kselftest_install
+	rm -rf "$installed"
+	make -C "$1" "O=$2" "${@:3}" TARGETS="$KSFT_TARGETS" kselftest-install || return 1
+	for file in run_kselftest.sh net/netlink_mmap/rx_ring net/netlink_mmap/tx_ring net/netfilter/nf_queue \
+		net/netfilter/nft_queue_ring.sh; do
+		[[ -e $installed/$file ]] || { printf 'kselftest-install left no %s\n' "$file"; return 1; }
+	done
+}
+
 # Run the host-side Python harness (vm/harness) with the venv's python.
 harness() {
 	PYTHONPATH=$ROOT/vm "$VENV/bin/python3" -m "harness.$1" "${@:2}"

@@ -1,10 +1,13 @@
 #!/bin/bash
 # Install what the pipeline needs: Debian packages and a pinned Python venv.
+#   vm/setup.sh [EXTRA_PACKAGE_LIST...]
 # As root it installs; otherwise it prints the commands and stops.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-mapfile -t packages < <(grep -v '^\s*\(#\|$\)' "$ROOT/vm/apt-packages.txt")
+# vm/apt-packages.txt, and the lists named as arguments (make cross-check:
+# vm/cross/apt-packages.txt)
+mapfile -t packages < <(cat "$ROOT/vm/apt-packages.txt" "$@" | grep -v '^\s*\(#\|$\)' | tr -s ' ' '\n' | grep .)
 missing=()
 for pkg in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from harness import benchreport, shelltap, suites, tapmerge
+from harness import benchreport, ksft, shelltap, suites, tapmerge
 from harness.results import tap_document
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,18 +105,32 @@ class Guest:
         tap.write_text(tapmerge.merge(merged))
         tap_counts(name, code, tap)
 
-    def shell_selftest(self, name: str, runner: suites.ShellSelftest) -> None:
+    def selftest_env(self) -> dict[str, str]:
         # Under emulation the upstream scripts get KSFT_MACHINE_SLOW=yes, as
         # NIPA gives its slow runners: nft_queue.sh then moves 25 MB instead
         # of 200 MB per TCP/SCTP test (200 MB took 48-55 s of its 60 s
         # timeout under TCG).
         slow = "no" if self.manifest.get("NLMMAP_ACCEL") == "kvm" else "yes"
-        env = dict(self.env, KSFT_MACHINE_SLOW=slow)
+        return dict(self.env, KSFT_MACHINE_SLOW=slow)
+
+    def shell_selftest(self, name: str, runner: suites.ShellSelftest) -> None:
         log = self.results / f"{name}.log"
         with log.open("w") as out:
-            code = run_program([f"./{runner.script}"], out, env, cwd=self.folder("tree", runner.folder))
+            code = run_program([f"./{runner.script}"], out, self.selftest_env(),
+                               cwd=self.folder("tree", runner.folder))
         tap = self.results / f"{name}.tap"
         tap.write_text(shelltap.to_tap(log.read_text(errors="replace"), code))
+        tap_counts(name, code, tap)
+
+    def framework(self, name: str, runner: suites.Framework) -> None:
+        """run_kselftest.sh of the installed selftests, as kernel CI runs it."""
+        installed = Path(self.manifest.get("NLMMAP_KSFT") or self.folder("kbuild", "kselftest/kselftest_install"))
+        log = self.results / f"{name}.log"
+        with log.open("w") as out:
+            code = run_program([str(installed / "run_kselftest.sh"), *runner.args], out, self.selftest_env(),
+                               cwd=installed)
+        tap = self.results / f"{name}.tap"
+        tap.write_text(ksft.to_tap(log.read_text(errors="replace"), runner.nested, runner.programs))
         tap_counts(name, code, tap)
 
     def bench(self, name: str) -> None:
@@ -158,7 +172,7 @@ class Guest:
         proc.wait()
 
     def run(self, name: str) -> None:
-        suite = suites.lookup(name)
+        suite = suites.lookup(name, cross=self.manifest.get("NLMMAP_CROSS") == "1")
         runner = suite.runner
         if suite.name == "fuzz":
             # random sequences for a while; a failing one, shrunk, lands in
@@ -173,6 +187,8 @@ class Guest:
             self.kselftests(suite.name, runner)
         elif isinstance(runner, suites.ShellSelftest):
             self.shell_selftest(suite.name, runner)
+        elif isinstance(runner, suites.Framework):
+            self.framework(suite.name, runner)
         elif suite.where != "host":  # a runner of its own: the method of its name
             getattr(self, suite.name)(suite.name)
         else:

@@ -12,6 +12,7 @@ in harness.guest or harness.job.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -51,11 +52,23 @@ class ShellSelftest:
 
 
 @dataclass(frozen=True)
+class Framework:
+    """The kselftest framework as kernel CI runs it: run_kselftest.sh of the
+    installed selftests (`make kselftest-install`, vm/build-kernel.sh) with
+    `args`; each program's nested output judged as its kind ("tap": a
+    kselftest-harness program, "shell": PASS:/FAIL: lines) by harness.ksft."""
+
+    args: tuple[str, ...]
+    programs: tuple[str, ...]
+    nested: Literal["tap", "shell"]
+
+
+@dataclass(frozen=True)
 class Special:
     """A runner of its own, named after the suite (harness.guest or harness.job)."""
 
 
-Runner = Pytest | Kselftests | ShellSelftest | Special
+Runner = Pytest | Kselftests | ShellSelftest | Framework | Special
 
 
 @dataclass(frozen=True)
@@ -100,9 +113,9 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in (
           "every patch, also clang, i386, arm64 64K pages, s390x, and Sphinx over the Documentation "
           "folders the series touches"),
     Suite("guest", "test", Pytest(("pytests",)), "the in-guest pytest suites (pytests/)"),
-    Suite("kselftest", "test",
-          Kselftests("tree", "tools/testing/selftests/net/netlink_mmap", ("rx_ring", "tx_ring")),
-          "the series' C selftests, built from the tree"),
+    Suite("kselftest", "test", Framework(("-c", "net/netlink_mmap"), ("rx_ring", "tx_ring"), "tap"),
+          "the series' C selftests as kernel CI runs them: kselftest-install, run_kselftest.sh -c "
+          "net/netlink_mmap, the collection's timeout"),
     Suite("kselftest32", "test",
           Kselftests("kbuild", "kselftest32", ("rx_ring", "tx_ring"),
                      missing="no 32-bit build (gcc-multilib missing: see {folder}/build.log)"),
@@ -122,13 +135,29 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in (
     Suite("nft_queue", "perf", ShellSelftest(NETFILTER, "nft_queue.sh"),
           "the upstream nfqueue selftest, unchanged, on the performance kernel (its timeouts are "
           "not met under KASAN)", judged_against=NOMMAP),
-    Suite("nft_queue_ring", "perf", ShellSelftest(NETFILTER, "nft_queue_ring.sh"),
-          "nft_queue.sh again with every nf_queue listener on the rings (patch 5's wrapper)",
+    Suite("nft_queue_ring", "perf",
+          Framework(("-t", "net/netfilter:nft_queue_ring.sh"), ("nft_queue_ring.sh",), "shell"),
+          "nft_queue.sh again with every nf_queue listener on the rings (patch 5's wrapper), as kernel "
+          "CI runs it: kselftest-install, run_kselftest.sh -t net/netfilter:nft_queue_ring.sh",
           judged_against="nft_queue"),
     Suite("nfq_smp", "perf", Pytest(("pytests/test_nfq_ring.py",), ("-k", "test_ring_order_is_packet_id_order")),
           "the nfqueue ordering test with PERF_VM_CPUS (default 4) vCPUs"),
     Suite("profile", "perf", Special(),
           "perf in the guest: where the instructions of the nfqueue and dump workloads go (make bench-profile)"),
+)}
+
+# make cross-check (vm/cross/check.sh): one boot of the series built for
+# another architecture, on a Debian root file system of that architecture;
+# the programs are those cross-compiled into its build folder (the tree's
+# are x86's), nft_queue.sh too runs from the kselftest install.
+CROSS_SUITES: dict[str, Suite] = {suite.name: suite for suite in (
+    SUITES["guest"],
+    SUITES["kselftest"],
+    Suite("mcast_filter", "test", Kselftests("kbuild", ".", ("netlink_mcast_filter",)),
+          "the net fix's selftest, cross-compiled"),
+    Suite("nft_queue", "test", Framework(("-t", "net/netfilter:nft_queue.sh"), ("nft_queue.sh",), "shell"),
+          "the upstream nfqueue selftest, unchanged, from the kselftest install"),
+    SUITES["nft_queue_ring"],
 )}
 
 CHECK = ("host", "checkpatch", "series", "series-build", "guest", "kselftest", "kselftest32", "mcast_filter",
@@ -140,16 +169,17 @@ GROUPS = {"check": CHECK, "series-check": SERIES_CHECK}
 NAMED_TESTS = "pytest:"
 
 
-def lookup(name: str) -> Suite:
-    """The suite called `name`; "pytest:A,B" is a test-kernel pytest run of
-    those node ids under pytests/.  ValueError names the known suites."""
+def lookup(name: str, cross: bool = False) -> Suite:
+    """The suite called `name` (of make cross-check's table when `cross`);
+    "pytest:A,B" is a test-kernel pytest run of those node ids under
+    pytests/.  ValueError names the known suites."""
     if name.startswith(NAMED_TESTS):
         nodes = tuple(f"pytests/{node}" for node in name[len(NAMED_TESTS):].split(",") if node)
         if not nodes:
             raise ValueError("pytest: needs test files or node ids, e.g. pytest:test_rx_poll.py")
         return Suite("pytest", "test", Pytest(nodes), "named tests of pytests/", request=name)
     try:
-        return SUITES[name]
+        return (CROSS_SUITES if cross else SUITES)[name]
     except KeyError:
         known = ", ".join([*SUITES, *GROUPS, NAMED_TESTS + "NODE,..."])
         raise ValueError(f"unknown suite '{name}' (known: {known})") from None
@@ -163,3 +193,17 @@ def expand(names: list[str]) -> list[Suite]:
             suite = lookup(member)
             chosen.setdefault(suite.name, suite)
     return list(chosen.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m harness.suites cross: the suites of make cross-check, one a line."""
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["cross"]:
+        print("usage: python -m harness.suites cross", file=sys.stderr)
+        return 2
+    print("\n".join(CROSS_SUITES))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

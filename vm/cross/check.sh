@@ -1,0 +1,137 @@
+#!/bin/bash
+# make cross-check ARCH=arm64|s390x: the series on another architecture,
+# booted under TCG (QEMU without KVM), its suites run as in make check.
+#
+#   arm64  64 KiB pages: ring geometry and mapping against a page larger
+#          than x86's, memlock counted in those pages, weak memory ordering
+#          as far as TCG shows it (docs/testing.md)
+#   s390x  big-endian: the ABI's native-endian headers beside nfqueue's
+#          network-order attributes
+#
+# Steps: the root file system (vm/cross/rootfs.sh: Debian's packages for the
+# architecture, cached), the kernel (clang, the perf flavour's fragments and
+# vm/cross/ARCH.config on x86_64's virtme-ng defconfig carried over to ARCH,
+# ccache), the selftests cross-compiled and installed as kernel CI does it
+# (make kselftest-install), one boot running the suites of CROSS_SUITES, the
+# summary of vm/harness/report.py.  Results: build/cross-ARCH/results.
+set -euo pipefail
+export FLAVOUR=perf
+# shellcheck source=vm/lib.sh
+source "$(dirname "$0")/../lib.sh"
+
+arch=${CROSS_ARCH:-}
+case $arch in
+arm64) karch=arm64 triple=aarch64-linux-gnu image=arch/arm64/boot/Image qemu=qemu-system-aarch64 ;;
+s390x) karch=s390 triple=s390x-linux-gnu image=arch/s390/boot/bzImage qemu=qemu-system-s390x ;;
+*) die "ARCH must be arm64 or s390x (make cross-check ARCH=arm64), not '$arch'" ;;
+esac
+# the kernel's make must not see the make variable that chose the architecture
+unset ARCH
+xbuild=$BUILD/cross-$arch
+kbuild=$xbuild/kbuild
+RESULTS=${CROSS_RESULTS:-$xbuild/results}
+llvm=-19
+kmake=(make -s -C "$TREE" "O=$kbuild" "ARCH=$karch" "LLVM=$llvm" "CC=ccache clang$llvm" "HOSTCC=ccache clang$llvm")
+
+for tool in "clang$llvm" "ld.lld$llvm" "$qemu" mmdebstrap; do
+	command -v "$tool" >/dev/null || die "$tool missing: run make setup-cross"
+done
+"$ROOT/vm/tree.sh"
+rootfs=$("$ROOT/vm/cross/rootfs.sh" "$arch")
+
+# --- the kernel --------------------------------------------------------------
+mkdir -p "$kbuild" "$CCACHE_DIR"
+fragment=$kbuild/nlmmap-fragment.config
+cat "${FRAGMENTS[@]}" "$ROOT/vm/cross/$arch.config" >"$fragment"
+config_inputs() { cat "$fragment"; git -C "$TREE" rev-parse HEAD; }
+stamp=$kbuild/.nlmmap-config
+if [[ ! -f $kbuild/.config ]] || ! cmp -s <(config_inputs) "$stamp"; then
+	log "configuring $kbuild for $arch"
+	# x86_64's virtme-ng defconfig as the start, so that every architecture
+	# runs the same generic options; ARCH's olddefconfig drops the x86 ones
+	seed=$xbuild/x86-seed
+	rm -rf "$seed"
+	(cd "$TREE" && virtme-configkernel --arch x86_64 --defconfig --custom "$fragment" "O=$seed" \
+		>"$xbuild/config.log" 2>&1) || { cat "$xbuild/config.log" >&2; die "virtme-configkernel failed"; }
+	cp "$seed/.config" "$kbuild/.config"
+	"${kmake[@]}" olddefconfig
+	"$TREE/scripts/kconfig/merge_config.sh" -m -O "$kbuild" "$kbuild/.config" "$fragment" >>"$xbuild/config.log"
+	"${kmake[@]}" olddefconfig
+	config_inputs >"$stamp"
+fi
+# options of the fragments an architecture does not have (x86-only, or
+# selected differently there) are listed in vm/cross/ARCH.ignore
+ignore=()
+if [[ -f $ROOT/vm/cross/$arch.ignore ]]; then
+	while read -r name; do ignore+=(--ignore "$name"); done < <(grep -v '^\s*\(#\|$\)' "$ROOT/vm/cross/$arch.ignore")
+fi
+harness kconfig "${ignore[@]}" "$fragment" "$kbuild/.config" || die "the $arch config does not hold what $fragment asks for"
+
+log "building the $arch kernel ($JOBS jobs, clang$llvm, ccache in $CCACHE_DIR)"
+start=$(date +%s)
+"${kmake[@]}" -j"$JOBS" "$(basename "$image")" >&2 || die "the $arch kernel did not build"
+"${kmake[@]}" headers >/dev/null
+log "$arch kernel $(cat "$kbuild/include/config/kernel.release") built in $(($(date +%s) - start)) s"
+
+# --- the selftests, as kernel CI installs them ---------------------------------
+# lib.mk picks clang's --target from ARCH; the sysroot is the guest's root
+# file system (its libc, libgcc and libmnl)
+sysroot=(USERCFLAGS="--sysroot=$rootfs" USERLDFLAGS="--sysroot=$rootfs -fuse-ld=lld")
+ksft_install "$TREE" "$kbuild" "ARCH=$karch" "LLVM=$llvm" "${sysroot[@]}" >"$xbuild/kselftest-install.log" 2>&1 ||
+	{ tail -n 40 "$xbuild/kselftest-install.log" >&2; die "kselftest-install for $arch failed: see $xbuild/kselftest-install.log"; }
+file "$kbuild/kselftest/kselftest_install/net/netlink_mmap/rx_ring" | grep -q "$(
+	[[ $arch == arm64 ]] && echo 'ARM aarch64' || echo 'IBM S/390')" ||
+	die "the installed rx_ring is not an $arch program"
+# the net fix's selftest, alone (the net collection builds every net selftest)
+mfdir=$TREE/tools/testing/selftests/net
+"clang$llvm" --target="$triple" --sysroot="$rootfs" -fuse-ld=lld -Wall -O2 -I"$TREE/tools/testing/selftests" \
+	-isystem "$kbuild/usr/include" -o "$kbuild/netlink_mcast_filter" "$mfdir/netlink_mcast_filter.c" ||
+	die "cannot build netlink_mcast_filter.c for $arch"
+
+# --- the boot ----------------------------------------------------------------
+mapfile -t suites < <(harness suites cross)
+mkdir -p "$RESULTS"
+rm -f "$RESULTS"/*.tap "$RESULTS"/*.xml "$RESULTS"/*.log "$RESULTS"/dmesg.txt "$RESULTS"/vm.status
+printf '%s\n' "${suites[@]}" >"$RESULTS/suites.txt"
+release=$(cat "$kbuild/include/config/kernel.release")
+build_id=$(readelf -n "$kbuild/vmlinux" | awk '/Build ID:/{print $3; exit}')
+{
+	printf 'NLMMAP_EXPECT_RELEASE=%s\n' "$release"
+	printf 'NLMMAP_EXPECT_BUILD_ID=%s\n' "$build_id"
+	printf 'NLMMAP_KBUILD=%s\n' "$kbuild"
+	printf 'NLMMAP_TREE=%s\n' "$TREE"
+	printf 'NLMMAP_KSFT=%s\n' "$kbuild/kselftest/kselftest_install"
+	printf 'NLMMAP_CROSS=1\n'
+	printf 'NLMMAP_ACCEL=tcg\n'
+	printf 'NLMMAP_VENV=/opt/nlmmap/venv\n'
+} >"$RESULTS/expect.env"
+# The guest's root is the Debian root file system; the checkout (tests,
+# harness, tree, build) is shared into it read-only at the same path, the
+# results folder writable at /nlmmap-results (virtme-ng mounts the writable
+# folders first: one inside the checkout would be hidden by it).
+guest_results=/nlmmap-results
+for dir in "$ROOT" "$guest_results"; do mkdir -p "$rootfs$dir"; done
+VM_TIMEOUT=${VM_TIMEOUT:-7200}
+VM_CPUS=${VM_CPUS:-2}
+log "booting $release on $arch (TCG, $VM_CPUS vCPUs) for: ${suites[*]}"
+start=$(date +%s)
+set +e
+timeout -k 10 "$VM_TIMEOUT" vng --run "$kbuild" --arch "$arch" --root "$rootfs" --user root --disable-kvm \
+	--cpus "$VM_CPUS" --memory "${VM_MEMORY:-3G}" --rodir "$ROOT" --rwdir "$guest_results=$RESULTS" --cwd "$ROOT" --verbose \
+	--exec "env PYTHONPATH=$ROOT/vm /opt/nlmmap/venv/bin/python3 -m harness.guest $guest_results ${suites[*]}" \
+	</dev/null 2>&1 | tee "$RESULTS/console.log" | sed -u -n '/^nlmmap-guest:/s/^nlmmap-guest: //p'
+rc=${PIPESTATUS[0]}
+set -e
+secs=$(($(date +%s) - start))
+timed_out=0
+[[ $rc -eq 124 || $rc -eq 137 ]] && timed_out=1
+printf 'vm_used=1\nvm_rc=%s\ntimed_out=%s\nseconds=%s\naccel=tcg\nclock=wall\ncpus=%s\nkernel=%s\narch=%s\n' \
+	"$rc" "$timed_out" "$secs" "$VM_CPUS" "$release" "$arch" >"$RESULTS/vm.status"
+# ring mode is judged against socket mode in the same boot, as in make
+# check (a check both modes fail is a skip of the rings)
+if [[ -f $RESULTS/nft_queue_ring.tap && -f $RESULTS/nft_queue.tap ]]; then
+	mv "$RESULTS/nft_queue_ring.tap" "$RESULTS/nft_queue_ring.patched.tap"
+	harness basediff --reference "nft_queue in the same boot" "$RESULTS/nft_queue.tap" \
+		"$RESULTS/nft_queue_ring.patched.tap" >"$RESULTS/nft_queue_ring.tap"
+fi
+harness report "$RESULTS"

@@ -1,0 +1,55 @@
+#!/bin/bash
+# The root file system a cross-check guest boots (vm/cross/check.sh):
+# Debian's packages for that architecture (vm/cross/packages.txt) from the
+# host's own apt sources, installed by mmdebstrap through qemu-user, and a
+# venv with the guest's pinned Python packages of vm/requirements.txt.  It
+# is also the sysroot the selftests are cross-compiled against.
+#
+#   vm/cross/rootfs.sh DEBIAN_ARCH     prints the root file system's folder
+#
+# Cached under $NLMMAP_CACHE/cross/DEBIAN_ARCH; made again when the package
+# list, the pins or the host's Debian release change.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+[[ $# -eq 1 ]] || die "usage: vm/cross/rootfs.sh DEBIAN_ARCH"
+arch=$1
+home=$CACHE/cross/$arch
+rootfs=$home/rootfs
+stamp=$home/rootfs.inputs
+sources=/etc/apt/sources.list.d/debian.sources
+[[ -f $sources ]] || sources=/etc/apt/sources.list
+suite=$(. /etc/os-release && printf '%s' "$VERSION_CODENAME")
+# the guest's Python packages: the pins of the host's venv
+pins=$(grep -E '^(pytest|pyroute2|hypothesis)==' "$ROOT/vm/requirements.txt")
+packages=$(grep -v '^\s*\(#\|$\)' "$ROOT/vm/cross/packages.txt" | tr -s ' \n' ',,' | sed 's/,$//')
+
+inputs() { printf '%s\n%s\n%s\n%s\n' "$arch" "$suite" "$packages" "$pins"; }
+if [[ -x $rootfs/opt/nlmmap/venv/bin/python3 ]] && cmp -s <(inputs) "$stamp"; then
+	printf '%s\n' "$rootfs"
+	exit 0
+fi
+
+command -v mmdebstrap >/dev/null || die "mmdebstrap missing: run make setup-cross (vm/cross/setup.sh)"
+# foreign binaries run through qemu-user: binfmt_misc must know them
+if [[ ! -f /proc/sys/fs/binfmt_misc/status ]]; then
+	mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || die "cannot mount binfmt_misc"
+fi
+update-binfmts --enable >/dev/null 2>&1 || true
+log "making the $arch root file system ($suite) in $rootfs"
+start=$(date +%s)
+rm -rf "$rootfs" "$rootfs.new"
+mkdir -p "$home"
+printf '%s\n' "$pins" >"$home/requirements.txt"
+# shellcheck disable=SC2016 # mmdebstrap's hooks get the chroot as $1
+mmdebstrap --quiet --arch="$arch" --variant=minbase --include="$packages" \
+	--aptopt='Acquire::Check-Valid-Until "false"' \
+	--customize-hook='chroot "$1" python3 -m venv /opt/nlmmap/venv' \
+	--customize-hook="copy-in $home/requirements.txt /tmp" \
+	--customize-hook='chroot "$1" /opt/nlmmap/venv/bin/pip install --quiet --no-cache-dir -r /tmp/requirements.txt' \
+	--customize-hook='rm -f "$1/tmp/requirements.txt"' \
+	"$suite" "$rootfs.new" "$sources" >&2 || die "mmdebstrap failed for $arch"
+mv "$rootfs.new" "$rootfs"
+inputs >"$stamp"
+log "root file system for $arch made in $(($(date +%s) - start)) s"
+printf '%s\n' "$rootfs"
