@@ -41,13 +41,25 @@ start=$(date +%s)
 rm -rf "$rootfs" "$rootfs.new"
 mkdir -p "$home"
 printf '%s\n' "$pins" >"$home/requirements.txt"
+# the wheels come through the host's pip (its index and certificates), for
+# the guest's machine and Python (the host's Debian release, so the same
+# Python); the guest's pip installs them without a network
+case $arch in
+arm64) machine=aarch64 ;;
+*) machine=$arch ;;
+esac
+pyver=$(python3 -c 'import sys; print(f"{sys.version_info.major}.{sys.version_info.minor}")')
+rm -rf "$home/wheels"
+"$VENV/bin/pip" download --quiet --only-binary=:all: --platform "manylinux2014_$machine" --python-version "$pyver" \
+	--implementation cp --dest "$home/wheels" -r "$home/requirements.txt" >&2 ||
+	die "cannot download the guest's Python packages for $machine"
 # shellcheck disable=SC2016 # mmdebstrap's hooks get the chroot as $1
 mmdebstrap --quiet --arch="$arch" --variant=minbase --include="$packages" \
 	--aptopt='Acquire::Check-Valid-Until "false"' \
 	--customize-hook='chroot "$1" python3 -m venv /opt/nlmmap/venv' \
-	--customize-hook="copy-in $home/requirements.txt /tmp" \
-	--customize-hook='chroot "$1" /opt/nlmmap/venv/bin/pip install --quiet --no-cache-dir -r /tmp/requirements.txt' \
-	--customize-hook='rm -f "$1/tmp/requirements.txt"' \
+	--customize-hook="copy-in $home/requirements.txt $home/wheels /tmp" \
+	--customize-hook='chroot "$1" /opt/nlmmap/venv/bin/pip install --quiet --no-index --find-links /tmp/wheels -r /tmp/requirements.txt' \
+	--customize-hook='rm -rf "$1/tmp/requirements.txt" "$1/tmp/wheels"' \
 	"$suite" "$rootfs.new" "$sources" >&2 || die "mmdebstrap failed for $arch"
 mv "$rootfs.new" "$rootfs"
 inputs >"$stamp"

@@ -51,6 +51,21 @@ def run_program(argv: list[str], log: IO[str], env: dict[str, str], stdout: IO[s
         return 127
 
 
+def run_piped(argv: list[str], log: IO[str], env: dict[str, str], cwd: Path) -> int:
+    """run_program with the program's output read from a pipe into the log."""
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                text=True, errors="replace")
+    except OSError as error:
+        log.write(f"{argv[0]}: {error}\n")
+        return 127
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        log.write(line)
+        log.flush()  # what a program that hangs printed stays
+    return proc.wait()
+
+
 def tap_counts(suite: str, code: int, tap: Path) -> None:
     lines = tap.read_text().splitlines() if tap.is_file() else []
     passed = sum(line.startswith("ok") for line in lines)
@@ -126,9 +141,12 @@ class Guest:
         """run_kselftest.sh of the installed selftests, as kernel CI runs it."""
         installed = Path(self.manifest.get("NLMMAP_KSFT") or self.folder("kbuild", "kselftest/kselftest_install"))
         log = self.results / f"{name}.log"
+        # through a pipe, as kernel CI reads it: runner.sh writes each
+        # program's output through a descriptor of its own opened on
+        # /dev/stdout (">>"), and on a file ours would write over it
         with log.open("w") as out:
-            code = run_program([str(installed / "run_kselftest.sh"), *runner.args], out, self.selftest_env(),
-                               cwd=installed)
+            code = run_piped([str(installed / "run_kselftest.sh"), *runner.args], out, self.selftest_env(),
+                             cwd=installed)
         tap = self.results / f"{name}.tap"
         tap.write_text(ksft.to_tap(log.read_text(errors="replace"), runner.nested, runner.programs))
         tap_counts(name, code, tap)
@@ -220,6 +238,22 @@ class Guest:
         (self.results / "dmesg.txt").write_text(dmesg.stdout)
 
 
+def standard_streams() -> None:
+    """/dev/stdout and its kin as on any Linux system, links to the calling
+    process's own descriptors: virtme-ng points them at its console ports,
+    and kselftest's runner.sh writes each program's output to
+    ">>/dev/stdout", which must be the pipe the suite reads."""
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        path = Path("/dev") / name
+        if path.is_symlink() and os.readlink(path) == target:
+            continue
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        if not path.exists():
+            path.symlink_to(target)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) < 2:
@@ -227,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = Path(args[0])
     guest = Guest(results, read_manifest(results / "expect.env"))
+    standard_streams()
     say(f"kernel {os.uname().release} up, {os.cpu_count()} CPUs")
     for name in args[1:]:
         say(f"running {name}")
