@@ -383,8 +383,11 @@ def test_bypass_once_the_daemon_is_gone(nfq_netns: str, make_queue: Callable[...
 
 @pytest.fixture
 def nf_queue_program() -> Path:
-    """The netfilter selftest's nf_queue, built by vm/build-kernel.sh from the tree."""
-    program = Path(expected("NLMMAP_TREE")) / "tools/testing/selftests/net/netfilter/nf_queue"
+    """The netfilter selftest's nf_queue, built by vm/build-kernel.sh in the
+    tree; make cross-check's from its kselftest install (NLMMAP_KSFT)."""
+    installed = os.environ.get("NLMMAP_KSFT")
+    program = (Path(installed) / "net/netfilter/nf_queue" if installed else
+               Path(expected("NLMMAP_TREE")) / "tools/testing/selftests/net/netfilter/nf_queue")
     assert os.access(program, os.X_OK), f"{program} is not built (vm/build-kernel.sh builds it)"
     return program
 

@@ -53,8 +53,9 @@ SO_SNDBUFFORCE = 32
 def max_irqsoff() -> Iterator[Callable[[bool], int]]:
     """The irqsoff tracer, running: call with True to reset the maximum,
     with False to read it (microseconds)."""
-    if not (TRACING / "available_tracers").exists():
-        subprocess.run(["mount", "-t", "tracefs", "nodev", str(TRACING)], check=True)
+    if not (TRACING / "available_tracers").exists() and subprocess.run(
+            ["mount", "-t", "tracefs", "nodev", str(TRACING)], check=False).returncode:
+        pytest.skip("kernel without tracefs (CONFIG_FTRACE): no irqsoff tracer to measure with")
     if "irqsoff" not in (TRACING / "available_tracers").read_text().split():
         pytest.skip("kernel without the irqsoff tracer (CONFIG_IRQSOFF_TRACER)")
     (TRACING / "current_tracer").write_text("irqsoff")

@@ -32,7 +32,7 @@ copy_bootable_kernel() { # kbuild destination
 	rm -rf "$2"
 	mkdir -p "$2/arch/x86/boot" "$2/include/config"
 	cp "$1/arch/x86/boot/bzImage" "$2/arch/x86/boot/"
-	cp "$1/vmlinux" "$1/.config" "$2/"
+	cp "$1/vmlinux" "$1/.config" "$1/nlmmap-fragment.config" "$2/"
 	cp "$1/include/config/kernel.release" "$2/include/config/"
 }
 

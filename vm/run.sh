@@ -83,6 +83,7 @@ build_id=$(readelf -n "$KBUILD/vmlinux" | awk '/Build ID:/{print $3; exit}')
 	printf 'NLMMAP_EXPECT_RELEASE=%s\n' "$release"
 	printf 'NLMMAP_EXPECT_BUILD_ID=%s\n' "$build_id"
 	printf 'NLMMAP_KBUILD=%s\n' "$KBUILD"
+	printf 'NLMMAP_FRAGMENT=%s\n' "$KBUILD/nlmmap-fragment.config"
 	printf 'NLMMAP_TREE=%s\n' "$TREE"
 	printf 'NLMMAP_NLBENCH=%s\n' "${NLBENCH:-$KBUILD/nlbench}"
 	printf 'NLMMAP_BENCH_SCALE=%s\n' "${BENCH_SCALE:-smoke}"

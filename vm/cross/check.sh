@@ -99,6 +99,7 @@ build_id=$(readelf -n "$kbuild/vmlinux" | awk '/Build ID:/{print $3; exit}')
 	printf 'NLMMAP_EXPECT_RELEASE=%s\n' "$release"
 	printf 'NLMMAP_EXPECT_BUILD_ID=%s\n' "$build_id"
 	printf 'NLMMAP_KBUILD=%s\n' "$kbuild"
+	printf 'NLMMAP_FRAGMENT=%s\n' "$fragment"
 	printf 'NLMMAP_TREE=%s\n' "$TREE"
 	printf 'NLMMAP_KSFT=%s\n' "$kbuild/kselftest/kselftest_install"
 	printf 'NLMMAP_CROSS=1\n'
@@ -117,8 +118,8 @@ log "booting $release on $arch (TCG, $VM_CPUS vCPUs) for: ${suites[*]}"
 start=$(date +%s)
 set +e
 timeout -k 10 "$VM_TIMEOUT" vng --run "$kbuild" --arch "$arch" --root "$rootfs" --user root --disable-kvm \
-	--cpus "$VM_CPUS" --memory "${VM_MEMORY:-3G}" --rodir "$ROOT" --rwdir "$guest_results=$RESULTS" --cwd "$ROOT" --verbose \
-	--exec "env PYTHONPATH=$ROOT/vm /opt/nlmmap/venv/bin/python3 -m harness.guest $guest_results ${suites[*]}" \
+	--cpus "$VM_CPUS" --memory "${VM_MEMORY:-3G}" --rodir "$ROOT=$ROOT" --rwdir "$guest_results=$RESULTS" --verbose \
+	--exec "cd $ROOT && env PYTHONPATH=$ROOT/vm /opt/nlmmap/venv/bin/python3 -m harness.guest $guest_results ${suites[*]}" \
 	</dev/null 2>&1 | tee "$RESULTS/console.log" | sed -u -n '/^nlmmap-guest:/s/^nlmmap-guest: //p'
 rc=${PIPESTATUS[0]}
 set -e
