@@ -114,25 +114,42 @@ guest_results=/nlmmap-results
 for dir in "$ROOT" "$guest_results"; do mkdir -p "$rootfs$dir"; done
 VM_TIMEOUT=${VM_TIMEOUT:-7200}
 VM_CPUS=${VM_CPUS:-2}
-log "booting $release on $arch (TCG, $VM_CPUS vCPUs) for: ${suites[*]}"
-start=$(date +%s)
-set +e
-timeout -k 10 "$VM_TIMEOUT" vng --run "$kbuild" --arch "$arch" --root "$rootfs" --user root --disable-kvm \
-	--cpus "$VM_CPUS" --memory "${VM_MEMORY:-3G}" --rodir "$ROOT=$ROOT" --rwdir "$guest_results=$RESULTS" --verbose \
-	--exec "cd $ROOT && env PYTHONPATH=$ROOT/vm /opt/nlmmap/venv/bin/python3 -m harness.guest $guest_results ${suites[*]}" \
-	</dev/null 2>&1 | tee "$RESULTS/console.log" | sed -u -n '/^nlmmap-guest:/s/^nlmmap-guest: //p'
-rc=${PIPESTATUS[0]}
-set -e
-secs=$(($(date +%s) - start))
-timed_out=0
-[[ $rc -eq 124 || $rc -eq 137 ]] && timed_out=1
-printf 'vm_used=1\nvm_rc=%s\ntimed_out=%s\nseconds=%s\naccel=tcg\nclock=wall\ncpus=%s\nkernel=%s\narch=%s\n' \
-	"$rc" "$timed_out" "$secs" "$VM_CPUS" "$release" "$arch" >"$RESULTS/vm.status"
-# ring mode is judged against socket mode in the same boot, as in make
-# check (a check both modes fail is a skip of the rings)
+boot() { # results suite...
+	local results=$1 start rc
+	shift
+	cp "$RESULTS/expect.env" "$results/" 2>/dev/null || true
+	log "booting $release on $arch (TCG, $VM_CPUS vCPUs) for: $*"
+	start=$(date +%s)
+	set +e
+	timeout -k 10 "$VM_TIMEOUT" vng --run "$kbuild" --arch "$arch" --root "$rootfs" --user root --disable-kvm \
+		--cpus "$VM_CPUS" --memory "${VM_MEMORY:-3G}" --rodir "$ROOT=$ROOT" --rwdir "$guest_results=$results" \
+		--verbose --exec "cd $ROOT && env PYTHONPATH=$ROOT/vm /opt/nlmmap/venv/bin/python3 -m harness.guest \
+$guest_results $*" </dev/null 2>&1 | tee "$results/console.log" | sed -u -n '/^nlmmap-guest:/s/^nlmmap-guest: //p'
+	rc=${PIPESTATUS[0]}
+	set -e
+	printf 'vm_used=1\nvm_rc=%s\ntimed_out=%s\nseconds=%s\naccel=tcg\nclock=wall\ncpus=%s\nkernel=%s\narch=%s\n' \
+		"$rc" "$( ((rc == 124 || rc == 137)) && echo 1 || echo 0)" "$(($(date +%s) - start))" "$VM_CPUS" \
+		"$release" "$arch" >"$results/vm.status"
+}
+boot "$RESULTS" "${suites[@]}"
+# Ring mode is judged against socket mode in the same boot, as in make
+# check: a check both modes fail is a skip of the rings; when that still
+# fails, both modes run once more in a boot of their own and a check fails
+# only when it failed on both ring runs (harness.basediff, --again).
 if [[ -f $RESULTS/nft_queue_ring.tap && -f $RESULTS/nft_queue.tap ]]; then
 	mv "$RESULTS/nft_queue_ring.tap" "$RESULTS/nft_queue_ring.patched.tap"
-	harness basediff --reference "nft_queue in the same boot" "$RESULTS/nft_queue.tap" \
-		"$RESULTS/nft_queue_ring.patched.tap" >"$RESULTS/nft_queue_ring.tap"
+	judge() { # [--again RING2 SOCKET2]: false when the verdict has a failing point
+		harness basediff --reference "nft_queue in the same boot" "$@" "$RESULTS/nft_queue.tap" \
+			"$RESULTS/nft_queue_ring.patched.tap" >"$RESULTS/nft_queue_ring.tap"
+		! grep -q '^not ok' "$RESULTS/nft_queue_ring.tap"
+	}
+	if ! judge; then
+		again=$RESULTS/perf-ring2
+		rm -rf "$again"
+		mkdir -p "$again"
+		log "nft_queue_ring judged against nft_queue: failures; booting both once more"
+		boot "$again" nft_queue nft_queue_ring
+		judge --again "$again/nft_queue_ring.tap" "$again/nft_queue.tap" || true
+	fi
 fi
 harness report "$RESULTS"

@@ -2,7 +2,9 @@
 # The root file system a cross-check guest boots (vm/cross/check.sh):
 # Debian's packages for that architecture (vm/cross/packages.txt) from the
 # host's own apt sources, installed by mmdebstrap through qemu-user, and a
-# venv with the guest's pinned Python packages of vm/requirements.txt.  It
+# venv with the guest's pinned Python packages of vm/requirements.txt.
+# virtme-ng's init powers the guest off with poweroff, which a minbase
+# system lacks: busybox's applet under that name.  It
 # is also the sysroot the selftests are cross-compiled against.
 #
 #   vm/cross/rootfs.sh DEBIAN_ARCH     prints the root file system's folder
@@ -24,7 +26,8 @@ suite=$(. /etc/os-release && printf '%s' "$VERSION_CODENAME")
 pins=$(grep -E '^(pytest|pyroute2|hypothesis)==' "$ROOT/vm/requirements.txt")
 packages=$(grep -v '^\s*\(#\|$\)' "$ROOT/vm/cross/packages.txt" | tr -s ' \n' ',,' | sed 's/,$//')
 
-inputs() { printf '%s\n%s\n%s\n%s\n' "$arch" "$suite" "$packages" "$pins"; }
+# this script is an input too: a changed hook makes the root file system anew
+inputs() { printf '%s\n%s\n%s\n%s\n' "$arch" "$suite" "$packages" "$pins"; sha256sum <"$0"; }
 if [[ -x $rootfs/opt/nlmmap/venv/bin/python3 ]] && cmp -s <(inputs) "$stamp"; then
 	printf '%s\n' "$rootfs"
 	exit 0
@@ -60,6 +63,7 @@ mmdebstrap --quiet --arch="$arch" --variant=minbase --include="$packages" \
 	--customize-hook="copy-in $home/requirements.txt $home/wheels /tmp" \
 	--customize-hook='chroot "$1" /opt/nlmmap/venv/bin/pip install --quiet --no-index --find-links /tmp/wheels -r /tmp/requirements.txt' \
 	--customize-hook='rm -rf "$1/tmp/requirements.txt" "$1/tmp/wheels"' \
+	--customize-hook='ln -sf /bin/busybox "$1/usr/local/sbin/poweroff"' \
 	"$suite" "$rootfs.new" "$sources" >&2 || die "mmdebstrap failed for $arch"
 mv "$rootfs.new" "$rootfs"
 inputs >"$stamp"
