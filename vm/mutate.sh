@@ -39,7 +39,7 @@ if [[ ! -e $mtree/.git ]]; then
 fi
 git -C "$mtree" checkout -q --detach "$(git -C "$TREE" rev-parse HEAD)"
 mkdir -p "$mkbuild" "$out"
-cp "$KBUILD/.config" "$mkbuild/.config"
+cp "$KBUILD/.config" "$KBUILD/nlmmap-fragment.config" "$mkbuild/"
 
 header() { # field patch
 	sed -n "s/^$1: //p" "$2" | head -n 1
