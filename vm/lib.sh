@@ -120,6 +120,18 @@ ksft_install() { # tree kbuild [make arguments...]
 	done
 }
 
+# The lines of a guest's manifest (RESULTS/expect.env, read by
+# harness.guest) every boot has: what the guest must find (the build's
+# release and build id) and where the kernel's folders are.  The caller
+# adds its own.
+manifest_kernel() { # kbuild
+	printf 'NLMMAP_EXPECT_RELEASE=%s\n' "$(cat "$1/include/config/kernel.release")"
+	printf 'NLMMAP_EXPECT_BUILD_ID=%s\n' "$(readelf -n "$1/vmlinux" | awk '/Build ID:/{print $3; exit}')"
+	printf 'NLMMAP_KBUILD=%s\n' "$1"
+	printf 'NLMMAP_FRAGMENT=%s\n' "$1/nlmmap-fragment.config"
+	printf 'NLMMAP_TREE=%s\n' "$TREE"
+}
+
 # Run the host-side Python harness (vm/harness) with the venv's python.
 harness() {
 	PYTHONPATH=$ROOT/vm "$VENV/bin/python3" -m "harness.$1" "${@:2}"

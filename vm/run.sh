@@ -78,13 +78,8 @@ rm -f "$RESULTS"/dmesg.txt "$RESULTS"/console.log "$RESULTS"/vm.status
 # The guest's manifest: what it must find (this build's release and build
 # id), where things are and what to run with.
 release=$(cat "$KBUILD/include/config/kernel.release")
-build_id=$(readelf -n "$KBUILD/vmlinux" | awk '/Build ID:/{print $3; exit}')
 {
-	printf 'NLMMAP_EXPECT_RELEASE=%s\n' "$release"
-	printf 'NLMMAP_EXPECT_BUILD_ID=%s\n' "$build_id"
-	printf 'NLMMAP_KBUILD=%s\n' "$KBUILD"
-	printf 'NLMMAP_FRAGMENT=%s\n' "$KBUILD/nlmmap-fragment.config"
-	printf 'NLMMAP_TREE=%s\n' "$TREE"
+	manifest_kernel "$KBUILD"
 	printf 'NLMMAP_NLBENCH=%s\n' "${NLBENCH:-$KBUILD/nlbench}"
 	printf 'NLMMAP_BENCH_SCALE=%s\n' "${BENCH_SCALE:-smoke}"
 	printf 'NLMMAP_FUZZ_SECONDS=%s\n' "${DURATION:-600}"

@@ -94,13 +94,8 @@ mkdir -p "$RESULTS"
 rm -f "$RESULTS"/*.tap "$RESULTS"/*.xml "$RESULTS"/*.log "$RESULTS"/dmesg.txt "$RESULTS"/vm.status
 printf '%s\n' "${suites[@]}" >"$RESULTS/suites.txt"
 release=$(cat "$kbuild/include/config/kernel.release")
-build_id=$(readelf -n "$kbuild/vmlinux" | awk '/Build ID:/{print $3; exit}')
 {
-	printf 'NLMMAP_EXPECT_RELEASE=%s\n' "$release"
-	printf 'NLMMAP_EXPECT_BUILD_ID=%s\n' "$build_id"
-	printf 'NLMMAP_KBUILD=%s\n' "$kbuild"
-	printf 'NLMMAP_FRAGMENT=%s\n' "$fragment"
-	printf 'NLMMAP_TREE=%s\n' "$TREE"
+	manifest_kernel "$kbuild"
 	printf 'NLMMAP_KSFT=%s\n' "$kbuild/kselftest/kselftest_install"
 	printf 'NLMMAP_CROSS=1\n'
 	printf 'NLMMAP_ACCEL=tcg\n'
