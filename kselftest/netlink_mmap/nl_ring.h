@@ -59,13 +59,14 @@ static inline size_t nl_ring_size(const struct nl_mmap_req *req)
 /* Blocks are whole pages: 4 KiB on x86_64, 64 KiB on some arm64 kernels. */
 static inline unsigned int nl_page_size(void)
 {
-	return sysconf(_SC_PAGESIZE);
+	return getpagesize();
 }
 
 /*
  * block_nr blocks of one page, each cut into frames_per_block frames: the
  * frame count is the same on every page size, the frame size grows with
- * the page.
+ * the page.  frames_per_block is a power of two, so that the frame size
+ * stays NL_MMAP_MSG_ALIGNMENT aligned.
  */
 static inline struct nl_mmap_req nl_ring_req(unsigned int block_nr,
 					     unsigned int frames_per_block)
@@ -259,7 +260,7 @@ static inline int nl_ring_put(struct nl_ring *ring, const void *msg,
 {
 	struct nl_mmap_hdr *hdr = nl_ring_frame(ring, ring->head);
 
-	if (len > ring->req.nm_frame_size - NL_MMAP_HDRLEN)
+	if (len > nl_frame_room(&ring->req))
 		return -EMSGSIZE;
 	if (nl_frame_status(hdr) != NL_MMAP_STATUS_UNUSED)
 		return -ENOBUFS;
