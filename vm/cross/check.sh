@@ -21,8 +21,13 @@ source "$(dirname "$0")/../lib.sh"
 
 arch=${CROSS_ARCH:-}
 case $arch in
-arm64) karch=arm64 triple=aarch64-linux-gnu image=arch/arm64/boot/Image qemu=qemu-system-aarch64 ;;
-s390x) karch=s390 triple=s390x-linux-gnu image=arch/s390/boot/bzImage qemu=qemu-system-s390x ;;
+arm64) karch=arm64 triple=aarch64-linux-gnu image=arch/arm64/boot/Image qemu=qemu-system-aarch64 cpu=() ;;
+# Without the vector facility: with it, the kernel's checksums come out
+# wrong under TCG (Debian 12's QEMU 7.2: the vector csum_partial() path;
+# IcmpInCsumErrors on a ping between two netns, and the nfqueue tests'
+# accepted datagrams never arrive); with it off (the scalar CKSM path) all pass
+# (docs/testing.md)
+s390x) karch=s390 triple=s390x-linux-gnu image=arch/s390/boot/bzImage qemu=qemu-system-s390x cpu=(--qemu-opts="-cpu qemu,vx=off") ;;
 *) die "ARCH must be arm64 or s390x (make cross-check ARCH=arm64), not '$arch'" ;;
 esac
 # the kernel's make must not see the make variable that chose the architecture
@@ -117,7 +122,7 @@ boot() { # results suite...
 	start=$(date +%s)
 	set +e
 	timeout -k 10 "$VM_TIMEOUT" vng --run "$kbuild" --arch "$arch" --root "$rootfs" --user root --disable-kvm \
-		--cpus "$VM_CPUS" --memory "${VM_MEMORY:-3G}" --rodir "$ROOT=$ROOT" --rwdir "$guest_results=$results" \
+		--cpus "$VM_CPUS" --memory "${VM_MEMORY:-3G}" "${cpu[@]}" --rodir "$ROOT=$ROOT" --rwdir "$guest_results=$results" \
 		--verbose --exec "cd $ROOT && env PYTHONPATH=$ROOT/vm /opt/nlmmap/venv/bin/python3 -m harness.guest \
 $guest_results $*" </dev/null 2>&1 | tee "$results/console.log" | sed -u -n '/^nlmmap-guest:/s/^nlmmap-guest: //p'
 	rc=${PIPESTATUS[0]}
