@@ -65,8 +65,9 @@ static inline unsigned int nl_page_size(void)
 /*
  * block_nr blocks of one page, each cut into frames_per_block frames: the
  * frame count is the same on every page size, the frame size grows with
- * the page.  frames_per_block is a power of two, so that the frame size
- * stays NL_MMAP_MSG_ALIGNMENT aligned.
+ * the page.  frames_per_block must be a power of two (the frame size
+ * stays NL_MMAP_MSG_ALIGNMENT aligned) and leave a frame no smaller than
+ * NL_MMAP_HDRLEN.
  */
 static inline struct nl_mmap_req nl_ring_req(unsigned int block_nr,
 					     unsigned int frames_per_block)
