@@ -36,7 +36,9 @@ xbuild=$BUILD/cross-$arch
 kbuild=$xbuild/kbuild
 RESULTS=${CROSS_RESULTS:-$xbuild/results}
 llvm=-19
-kmake=(make -s -C "$TREE" "O=$kbuild" "ARCH=$karch" "LLVM=$llvm" "CC=ccache clang$llvm" "HOSTCC=ccache clang$llvm")
+kmake() { # kbuild target...
+	make -s -C "$TREE" "O=$1" "ARCH=$karch" "LLVM=$llvm" "CC=ccache clang$llvm" "HOSTCC=ccache clang$llvm" "${@:2}"
+}
 
 for tool in "clang$llvm" "ld.lld$llvm" "$qemu" mmdebstrap; do
 	command -v "$tool" >/dev/null || die "$tool missing: run make setup-cross"
@@ -45,38 +47,41 @@ done
 rootfs=$("$ROOT/vm/cross/rootfs.sh" "$arch")
 
 # --- the kernel --------------------------------------------------------------
-mkdir -p "$kbuild" "$CCACHE_DIR"
-fragment=$kbuild/nlmmap-fragment.config
-cat "${FRAGMENTS[@]}" "$ROOT/vm/cross/$arch.config" >"$fragment"
-config_inputs() { cat "$fragment"; git -C "$TREE" rev-parse HEAD; }
-stamp=$kbuild/.nlmmap-config
-if [[ ! -f $kbuild/.config ]] || ! cmp -s <(config_inputs) "$stamp"; then
-	log "configuring $kbuild for $arch"
-	# x86_64's virtme-ng defconfig as the start, so that every architecture
-	# runs the same generic options; ARCH's olddefconfig drops the x86 ones
-	seed=$xbuild/x86-seed
-	rm -rf "$seed"
-	(cd "$TREE" && virtme-configkernel --arch x86_64 --defconfig --custom "$fragment" "O=$seed" \
-		>"$xbuild/config.log" 2>&1) || { cat "$xbuild/config.log" >&2; die "virtme-configkernel failed"; }
-	cp "$seed/.config" "$kbuild/.config"
-	"${kmake[@]}" olddefconfig
-	"$TREE/scripts/kconfig/merge_config.sh" -m -O "$kbuild" "$kbuild/.config" "$fragment" >>"$xbuild/config.log"
-	"${kmake[@]}" olddefconfig
-	config_inputs >"$stamp"
-fi
 # options of the fragments an architecture does not have (x86-only, or
 # selected differently there) are listed in vm/cross/ARCH.ignore
 ignore=()
 if [[ -f $ROOT/vm/cross/$arch.ignore ]]; then
 	while read -r name; do ignore+=(--ignore "$name"); done < <(grep -v '^\s*\(#\|$\)' "$ROOT/vm/cross/$arch.ignore")
 fi
-harness kconfig "${ignore[@]}" "$fragment" "$kbuild/.config" || die "the $arch config does not hold what $fragment asks for"
-
-log "building the $arch kernel ($JOBS jobs, clang$llvm, ccache in $CCACHE_DIR)"
-start=$(date +%s)
-"${kmake[@]}" -j"$JOBS" "$(basename "$image")" >&2 || die "the $arch kernel did not build"
-"${kmake[@]}" headers >/dev/null
-log "$arch kernel $(cat "$kbuild/include/config/kernel.release") built in $(($(date +%s) - start)) s"
+build_kernel() { # kbuild fragment-file...: configured when its inputs changed, built
+	local kb=$1 fragment start seed
+	shift
+	mkdir -p "$kb" "$CCACHE_DIR"
+	fragment=$kb/nlmmap-fragment.config
+	cat "$@" >"$fragment"
+	config_inputs() { cat "$fragment"; git -C "$TREE" rev-parse HEAD; }
+	if [[ ! -f $kb/.config ]] || ! cmp -s <(config_inputs) "$kb/.nlmmap-config"; then
+		log "configuring $kb for $arch"
+		# x86_64's virtme-ng defconfig as the start, so that every architecture
+		# runs the same generic options; ARCH's olddefconfig drops the x86 ones
+		seed=$xbuild/x86-seed
+		rm -rf "$seed"
+		(cd "$TREE" && virtme-configkernel --arch x86_64 --defconfig --custom "$fragment" "O=$seed" \
+			>"$xbuild/config.log" 2>&1) || { cat "$xbuild/config.log" >&2; die "virtme-configkernel failed"; }
+		cp "$seed/.config" "$kb/.config"
+		kmake "$kb" olddefconfig
+		"$TREE/scripts/kconfig/merge_config.sh" -m -O "$kb" "$kb/.config" "$fragment" >>"$xbuild/config.log"
+		kmake "$kb" olddefconfig
+		config_inputs >"$kb/.nlmmap-config"
+	fi
+	harness kconfig "${ignore[@]}" "$fragment" "$kb/.config" || die "the $arch config does not hold what $fragment asks for"
+	log "building $kb for $arch ($JOBS jobs, clang$llvm, ccache in $CCACHE_DIR)"
+	start=$(date +%s)
+	kmake "$kb" -j"$JOBS" "$(basename "$image")" >&2 || die "the $arch kernel in $kb did not build"
+	log "$arch kernel $(cat "$kb/include/config/kernel.release") built in $(($(date +%s) - start)) s"
+}
+build_kernel "$kbuild" "${FRAGMENTS[@]}" "$ROOT/vm/cross/$arch.config"
+kmake "$kbuild" headers >/dev/null
 
 # --- the selftests, as kernel CI installs them ---------------------------------
 # lib.mk picks clang's --target from ARCH; the sysroot is the guest's root
@@ -98,14 +103,14 @@ mapfile -t suites < <(harness suites cross)
 mkdir -p "$RESULTS"
 rm -f "$RESULTS"/*.tap "$RESULTS"/*.xml "$RESULTS"/*.log "$RESULTS"/dmesg.txt "$RESULTS"/vm.status
 printf '%s\n' "${suites[@]}" >"$RESULTS/suites.txt"
-release=$(cat "$kbuild/include/config/kernel.release")
-{
-	manifest_kernel "$kbuild"
+manifest() { # kbuild: the guest's expect.env for that kernel
+	manifest_kernel "$1"
+	# the selftests are this build's programs whichever kernel boots
 	printf 'NLMMAP_KSFT=%s\n' "$kbuild/kselftest/kselftest_install"
 	printf 'NLMMAP_CROSS=1\n'
 	printf 'NLMMAP_ACCEL=tcg\n'
 	printf 'NLMMAP_VENV=/opt/nlmmap/venv\n'
-} >"$RESULTS/expect.env"
+}
 # The guest's root is the Debian root file system; the checkout (tests,
 # harness, tree, build) is shared into it read-only at the same path, the
 # results folder writable at /nlmmap-results (virtme-ng mounts the writable
@@ -114,14 +119,16 @@ guest_results=/nlmmap-results
 for dir in "$ROOT" "$guest_results"; do mkdir -p "$rootfs$dir"; done
 VM_TIMEOUT=${VM_TIMEOUT:-7200}
 VM_CPUS=${VM_CPUS:-2}
-boot() { # results suite...
-	local results=$1 start rc
-	shift
-	cp "$RESULTS/expect.env" "$results/" 2>/dev/null || true
-	log "booting $release on $arch (TCG, $VM_CPUS vCPUs) for: $*"
+boot() { # kbuild results suite...
+	local kb=$1 results=$2 start rc release
+	shift 2
+	mkdir -p "$results"
+	manifest "$kb" >"$results/expect.env"
+	release=$(cat "$kb/include/config/kernel.release")
+	log "booting $release ($kb) on $arch (TCG, $VM_CPUS vCPUs) for: $*"
 	start=$(date +%s)
 	set +e
-	timeout -k 10 "$VM_TIMEOUT" vng --run "$kbuild" --arch "$arch" --root "$rootfs" --user root --disable-kvm \
+	timeout -k 10 "$VM_TIMEOUT" vng --run "$kb" --arch "$arch" --root "$rootfs" --user root --disable-kvm \
 		--cpus "$VM_CPUS" --memory "${VM_MEMORY:-3G}" "${cpu[@]}" --rodir "$ROOT=$ROOT" --rwdir "$guest_results=$results" \
 		--verbose --exec "cd $ROOT && env PYTHONPATH=$ROOT/vm /opt/nlmmap/venv/bin/python3 -m harness.guest \
 $guest_results $*" </dev/null 2>&1 | tee "$results/console.log" | sed -u -n '/^nlmmap-guest:/s/^nlmmap-guest: //p'
@@ -131,25 +138,52 @@ $guest_results $*" </dev/null 2>&1 | tee "$results/console.log" | sed -u -n '/^n
 		"$rc" "$( ((rc == 124 || rc == 137)) && echo 1 || echo 0)" "$(($(date +%s) - start))" "$VM_CPUS" \
 		"$release" "$arch" >"$results/vm.status"
 }
-boot "$RESULTS" "${suites[@]}"
+boot "$kbuild" "$RESULTS" "${suites[@]}"
+socket=$RESULTS/nft_queue ring=$RESULTS/nft_queue_ring
+for mode in "$socket" "$ring"; do
+	[[ ! -f $mode.tap ]] || mv "$mode.tap" "$mode.patched.tap"
+done
+[[ ! -f $socket.patched.tap ]] || cp "$socket.patched.tap" "$socket.tap"
 # Ring mode is judged against socket mode in the same boot, as in make
 # check: a check both modes fail is a skip of the rings; when that still
 # fails, both modes run once more in a boot of their own and a check fails
 # only when it failed on both ring runs (harness.basediff, --again).
-if [[ -f $RESULTS/nft_queue_ring.tap && -f $RESULTS/nft_queue.tap ]]; then
-	mv "$RESULTS/nft_queue_ring.tap" "$RESULTS/nft_queue_ring.patched.tap"
+again=$RESULTS/perf-ring2
+rm -rf "$again"
+if [[ -f $ring.patched.tap && -f $socket.patched.tap ]]; then
 	judge() { # [--again RING2 SOCKET2]: false when the verdict has a failing point
-		harness basediff --reference "nft_queue in the same boot" "$@" "$RESULTS/nft_queue.tap" \
-			"$RESULTS/nft_queue_ring.patched.tap" >"$RESULTS/nft_queue_ring.tap"
-		! grep -q '^not ok' "$RESULTS/nft_queue_ring.tap"
+		harness basediff --reference "nft_queue in the same boot" "$@" "$socket.patched.tap" \
+			"$ring.patched.tap" >"$ring.tap"
+		! grep -q '^not ok' "$ring.tap"
 	}
 	if ! judge; then
-		again=$RESULTS/perf-ring2
-		rm -rf "$again"
-		mkdir -p "$again"
 		log "nft_queue_ring judged against nft_queue: failures; booting both once more"
-		boot "$again" nft_queue nft_queue_ring
+		boot "$kbuild" "$again" nft_queue nft_queue_ring
 		judge --again "$again/nft_queue_ring.tap" "$again/nft_queue.tap" || true
 	fi
+fi
+# Socket mode is judged as in make check: against the series with
+# CONFIG_NETLINK_MMAP=n (this config otherwise; its build a copy of this
+# one's, so only what the option reaches is compiled), a check that fails
+# there too being a skip.  Under TCG the script's 5-second TCP transfers
+# and its UDP fanout check fail on either kernel.  A second nommap run when
+# one does not explain a failure; a second patched run, when the rings
+# needed one, counts too (a check fails only when it failed on both).
+if [[ -f $socket.patched.tap ]] && grep -q '^not ok' "$socket.patched.tap"; then
+	nkbuild=$xbuild/kbuild-nommap
+	FLAVOUR=nommap seed_build_folder "$kbuild" "$nkbuild"
+	build_kernel "$nkbuild" "${FRAGMENTS[@]}" "$ROOT/vm/cross/$arch.config" "$ROOT/vm/kernel-nommap.config"
+	patched=()
+	[[ ! -f $again/nft_queue.tap ]] || patched=(--again "$again/nft_queue.tap")
+	references=()
+	for run in nommap nommap2; do
+		rm -rf "${RESULTS:?}/$run"
+		boot "$nkbuild" "$RESULTS/$run" nft_queue
+		references+=("$RESULTS/$run/nft_queue.tap")
+		harness basediff --reference "the series with CONFIG_NETLINK_MMAP=n" "${patched[@]}" "${references[@]}" \
+			"$socket.patched.tap" >"$socket.tap"
+		grep -q '^not ok' "$socket.tap" || break
+		log "nft_queue judged against ${#references[@]} nommap run(s): failures"
+	done
 fi
 harness report "$RESULTS"
