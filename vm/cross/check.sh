@@ -149,7 +149,8 @@ done
 # fails, both modes run once more in a boot of their own and a check fails
 # only when it failed on both ring runs (harness.basediff, --again).
 again=$RESULTS/perf-ring2
-rm -rf "$again"
+# the second boots of an earlier run must not be judged with this one
+rm -rf "$again" "$RESULTS/nommap" "$RESULTS/nommap2"
 if [[ -f $ring.patched.tap && -f $socket.patched.tap ]]; then
 	judge() { # [--again RING2 SOCKET2]: false when the verdict has a failing point
 		harness basediff --reference "nft_queue in the same boot" "$@" "$socket.patched.tap" \
@@ -177,7 +178,6 @@ if [[ -f $socket.patched.tap ]] && grep -q '^not ok' "$socket.patched.tap"; then
 	[[ ! -f $again/nft_queue.tap ]] || patched=(--again "$again/nft_queue.tap")
 	references=()
 	for run in nommap nommap2; do
-		rm -rf "${RESULTS:?}/$run"
 		boot "$nkbuild" "$RESULTS/$run" nft_queue
 		references+=("$RESULTS/$run/nft_queue.tap")
 		harness basediff --reference "the series with CONFIG_NETLINK_MMAP=n" "${patched[@]}" "${references[@]}" \
