@@ -150,7 +150,7 @@ done
 # only when it failed on both ring runs (harness.basediff, --again).
 again=$RESULTS/perf-ring2
 # the second boots of an earlier run must not be judged with this one
-rm -rf "$again" "$RESULTS/nommap" "$RESULTS/nommap2"
+rm -rf "$again" "$RESULTS/nommap" "$RESULTS/nommap2" "$RESULTS/perf2"
 if [[ -f $ring.patched.tap && -f $socket.patched.tap ]]; then
 	judge() { # [--again RING2 SOCKET2]: false when the verdict has a failing point
 		harness basediff --reference "nft_queue in the same boot" "$@" "$socket.patched.tap" \
@@ -168,8 +168,8 @@ fi
 # one's, so only what the option reaches is compiled), a check that fails
 # there too being a skip.  Under TCG the script's 5-second TCP transfers
 # and its UDP fanout check fail on either kernel.  A second nommap run when
-# one does not explain a failure; a second patched run, when the rings
-# needed one, counts too (a check fails only when it failed on both).
+# one does not explain a failure; then a second patched run (the rings'
+# one, or a boot of its own): a check fails only when it failed on both.
 if [[ -f $socket.patched.tap ]] && grep -q '^not ok' "$socket.patched.tap"; then
 	nkbuild=$xbuild/kbuild-nommap
 	FLAVOUR=nommap seed_build_folder "$kbuild" "$nkbuild"
@@ -185,5 +185,11 @@ if [[ -f $socket.patched.tap ]] && grep -q '^not ok' "$socket.patched.tap"; then
 		grep -q '^not ok' "$socket.tap" || break
 		log "nft_queue judged against ${#references[@]} nommap run(s): failures"
 	done
+	if grep -q '^not ok' "$socket.tap" && [[ ${#patched[@]} -eq 0 ]]; then
+		log "booting the patched kernel once more for nft_queue"
+		boot "$kbuild" "$RESULTS/perf2" nft_queue
+		harness basediff --reference "the series with CONFIG_NETLINK_MMAP=n" --again "$RESULTS/perf2/nft_queue.tap" \
+			"${references[@]}" "$socket.patched.tap" >"$socket.tap"
+	fi
 fi
 harness report "$RESULTS"
