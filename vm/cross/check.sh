@@ -145,51 +145,63 @@ for mode in "$socket" "$ring"; do
 done
 [[ ! -f $socket.patched.tap ]] || cp "$socket.patched.tap" "$socket.tap"
 # Ring mode is judged against socket mode in the same boot, as in make
-# check: a check both modes fail is a skip of the rings; when that still
-# fails, both modes run once more in a boot of their own and a check fails
-# only when it failed on both ring runs (harness.basediff, --again).
-again=$RESULTS/perf-ring2
-# the second boots of an earlier run must not be judged with this one
-rm -rf "$again" "$RESULTS/nommap" "$RESULTS/nommap2" "$RESULTS/perf2"
+# check: a check both modes fail is a skip of the rings; while that still
+# fails, both modes run once more in a boot of their own, and a check fails
+# only when it failed on every ring run and no socket run (harness.basediff;
+# the boots: harness.results rounds ring).
+mapfile -t ring_rounds < <(harness results rounds ring)
+mapfile -t nommap_rounds < <(harness results rounds nommap)
+# the judging boots of an earlier run must not be judged with this one
+for round in "${ring_rounds[@]}" "${nommap_rounds[@]}"; do rm -rf "${RESULTS:?}/${round% *}"; done
+failing() { grep -q '^not ok' "$1"; }
 if [[ -f $ring.patched.tap && -f $socket.patched.tap ]]; then
-	judge() { # [--again RING2 SOCKET2]: false when the verdict has a failing point
-		harness basediff --reference "nft_queue in the same boot" "$@" "$socket.patched.tap" \
-			"$ring.patched.tap" >"$ring.tap"
-		! grep -q '^not ok' "$ring.tap"
-	}
-	if ! judge; then
-		log "nft_queue_ring judged against nft_queue: failures; booting both once more"
-		boot "$kbuild" "$again" nft_queue nft_queue_ring
-		judge --again "$again/nft_queue_ring.tap" "$again/nft_queue.tap" || true
-	fi
+	judged=(--reference "nft_queue in the same boot" "$socket.patched.tap")
+	harness basediff "${judged[@]}" "$ring.patched.tap" >"$ring.tap"
+	for round in "${ring_rounds[@]}"; do
+		failing "$ring.tap" || break
+		run=$RESULTS/${round% *}
+		log "nft_queue_ring judged against nft_queue: failures; booting both once more (${run##*/})"
+		boot "$kbuild" "$run" nft_queue nft_queue_ring
+		judged=(--again "$run/nft_queue_ring.tap" "${judged[@]}" "$run/nft_queue.tap")
+		harness basediff "${judged[@]}" "$ring.patched.tap" >"$ring.tap"
+	done
 fi
 # Socket mode is judged as in make check: against the series with
 # CONFIG_NETLINK_MMAP=n (this config otherwise; its build a copy of this
 # one's, so only what the option reaches is compiled), a check that fails
 # there too being a skip.  Under TCG the script's 5-second TCP transfers
-# and its UDP fanout check fail on either kernel.  A second nommap run when
-# one does not explain a failure; then a second patched run (the rings'
-# one, or a boot of its own): a check fails only when it failed on both.
-if [[ -f $socket.patched.tap ]] && grep -q '^not ok' "$socket.patched.tap"; then
+# and its UDP fanout check fail on either kernel.  While failures stay
+# unexplained, the nommap and the patched kernel boot again in turn
+# (harness.results rounds nommap); a check fails only when it failed on
+# every patched run and no nommap run.
+if [[ -f $socket.patched.tap ]] && failing "$socket.patched.tap"; then
 	nkbuild=$xbuild/kbuild-nommap
 	FLAVOUR=nommap seed_build_folder "$kbuild" "$nkbuild"
 	build_kernel "$nkbuild" "${FRAGMENTS[@]}" "$ROOT/vm/cross/$arch.config" "$ROOT/vm/kernel-nommap.config"
-	patched=()
-	[[ ! -f $again/nft_queue.tap ]] || patched=(--again "$again/nft_queue.tap")
-	references=()
-	for run in nommap nommap2; do
-		boot "$nkbuild" "$RESULTS/$run" nft_queue
-		references+=("$RESULTS/$run/nft_queue.tap")
-		harness basediff --reference "the series with CONFIG_NETLINK_MMAP=n" "${patched[@]}" "${references[@]}" \
-			"$socket.patched.tap" >"$socket.tap"
-		grep -q '^not ok' "$socket.tap" || break
-		log "nft_queue judged against ${#references[@]} nommap run(s): failures"
+	# the ring rounds' socket-mode runs are patched runs too, and a patched
+	# round they already made is not booted again
+	agains=() references=() patched_rounds=0
+	for round in "${ring_rounds[@]}"; do
+		run=$RESULTS/${round% *}
+		[[ ! -f $run/nft_queue.tap ]] || agains+=(--again "$run/nft_queue.tap")
 	done
-	if grep -q '^not ok' "$socket.tap" && [[ ${#patched[@]} -eq 0 ]]; then
-		log "booting the patched kernel once more for nft_queue"
-		boot "$kbuild" "$RESULTS/perf2" nft_queue
-		harness basediff --reference "the series with CONFIG_NETLINK_MMAP=n" --again "$RESULTS/perf2/nft_queue.tap" \
-			"${references[@]}" "$socket.patched.tap" >"$socket.tap"
-	fi
+	for round in "${nommap_rounds[@]}"; do
+		run=$RESULTS/${round% *}
+		case ${round#* } in
+		reference) log "nft_queue: failures not explained yet; booting the nommap kernel (${run##*/})"
+			boot "$nkbuild" "$run" nft_queue
+			references+=("$run/nft_queue.tap") ;;
+		patched)
+			patched_rounds=$((patched_rounds + 1))
+			((${#agains[@]} / 2 < patched_rounds)) || continue
+			log "nft_queue: failures not explained yet; booting the patched kernel (${run##*/})"
+			boot "$kbuild" "$run" nft_queue
+			agains+=(--again "$run/nft_queue.tap") ;;
+		*) die "unknown side in judging round '$round'" ;;
+		esac
+		harness basediff --reference "the series with CONFIG_NETLINK_MMAP=n" "${agains[@]}" "${references[@]}" \
+			"$socket.patched.tap" >"$socket.tap"
+		failing "$socket.tap" || break
+	done
 fi
 harness report "$RESULTS"

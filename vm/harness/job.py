@@ -21,9 +21,13 @@ The results layout (RESULTS, default build/results):
                           nommap kernel (the same with CONFIG_NETLINK_MMAP=n),
                           in the background beside the host suites (stopped
                           while the test kernel boots)
-  nommap/, nommap2/       boots of the nommap kernel for that judgement
-  perf2/                  a second boot of the performance kernel, when two
-                          nommap boots do not explain a failure
+  nommap/, nommap2/, perf2/, nommap3/, perf3/
+                          the boots that judge a failure of nft_queue, in
+                          that order while it is not explained: the nommap
+                          kernel's and the performance kernel's again
+                          (results.NOMMAP_ROUNDS)
+  perf-ring2/, perf-ring3/  both nfqueue modes again, while ring mode fails
+                          where socket mode passed (results.RING_ROUNDS)
   base/                   the bare base's boot (no series, no net fix): its
                           suites' raw results, judged by harness.unfixed
                           into <suite>.tap; base-kernel.log its build
@@ -49,7 +53,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from harness import report, suites
-from harness.results import BASE_BOOT, NOMMAP_BOOTS, PERF_AGAIN, PERF_BOOT, RING_AGAIN, tap_document
+from harness.results import BASE_BOOT, NOMMAP_ROUNDS, PATCHED, PERF_BOOT, REFERENCE, RING_ROUNDS, tap_document
 from harness.suites import NOMMAP
 
 # checkpatch asks "does MAINTAINERS need updating?" (FILE_PATH_CHANGES) for
@@ -384,9 +388,10 @@ class Job:
         varies between boots (CI of 2026-12-06: the requeue check printed
         "lost packets during requeue?!" in ring mode only, then passed 40 of
         40 times looped in ring mode; it has failed in socket mode on the
-        base before), so when that judgement fails both modes
-        run once more in one boot, and a check counts against the rings only
-        when it fails on both ring runs (harness.basediff)."""
+        base before), so while that judgement fails both modes run once more
+        in one boot (RING_ROUNDS), and a check counts against the rings only
+        when it failed on every ring run and on no socket run
+        (harness.basediff)."""
         patched = self.results / f"{suite.name}.patched.tap"
         reference = self.results / f"{suite.judged_against}.patched.tap"
         verdict = self.results / f"{suite.name}.tap"
@@ -396,25 +401,29 @@ class Job:
             shutil.copy(patched, verdict)
             return
         what = ["--reference", f"{suite.judged_against} in the same boot"]
-        self.basediff([*what, str(reference), str(patched)], verdict)
-        if not failed(verdict):
-            return
-        log(f"{suite.name} judged against {suite.judged_against}: failures; booting both once more")
-        again = self.results / RING_AGAIN
         other = suites.lookup(suite.judged_against)
-        if self.quiet_boot(again, [other.request or other.name, suite.request or suite.name], self.perf_env()):
-            log(f"the second run of both modes failed; see {again}")
-        self.basediff([*what, "--again", str(again / suite.output), str(reference), str(again / other.output),
-                       str(patched)], verdict)
+        references, again = [str(reference)], []
+        self.basediff([*what, *references, str(patched)], verdict)
+        for run in RING_ROUNDS:
+            if not failed(verdict):
+                return
+            log(f"{suite.name} judged against {suite.judged_against}: failures; booting both once more ({run})")
+            if self.quiet_boot(self.results / run, [other.request or other.name, suite.request or suite.name],
+                               self.perf_env()):
+                log(f"the run of both modes failed; see {self.results / run}")
+            references.append(str(self.results / run / other.output))
+            again += ["--again", str(self.results / run / suite.output)]
+            self.basediff([*what, *again, *references, str(patched)], verdict)
 
     def judge_against_nommap(self, suite: suites.Suite) -> None:
         """The series must do as well with the rings as with them compiled
         out (the nommap kernel: the same config otherwise, the same vCPUs):
         under emulation some checks fail either way.  Timing varies between
-        boots, so when that judgement fails the nommap kernel is booted once
-        more and both runs count; when it still fails, the performance
-        kernel is booted once more and a check must fail on both of its runs
-        (harness.basediff)."""
+        boots, so while that judgement fails, the nommap kernel and the
+        performance kernel boot again in turn (NOMMAP_ROUNDS; a patched
+        round that the ring rounds' runs of the suite already made is not
+        booted again): a check counts against the rings only when it failed
+        on every patched run and on no nommap run (harness.basediff)."""
         patched = self.results / f"{suite.name}.patched.tap"
         verdict = self.results / f"{suite.name}.tap"
         if not patched.is_file():
@@ -429,25 +438,29 @@ class Job:
                 f"{suite.name}'s failures stand")
             return
         reference = ["--reference", "the series with CONFIG_NETLINK_MMAP=n"]
-        nommap_env = dict(self.perf_env(), FLAVOUR=NOMMAP)
-        runs: list[str] = []
-        for run in NOMMAP_BOOTS:
-            if self.quiet_boot(self.results / run, [suite.name], nommap_env):
-                log(f"the nommap kernel's run failed; see {self.results / run}")
-            runs.append(str(self.results / run / suite.output))
-            self.basediff([*reference, *runs, str(patched)], verdict)
-            if not failed(verdict):
+        env = {REFERENCE: dict(self.perf_env(), FLAVOUR=NOMMAP), PATCHED: self.perf_env()}
+        references: list[str] = []
+        # the ring rounds' runs of this suite are patched runs too
+        again = [arg for run in RING_ROUNDS if (self.results / run / suite.output).is_file()
+                 for arg in ("--again", str(self.results / run / suite.output))]
+        patched_rounds = 0
+        for run, side in NOMMAP_ROUNDS:
+            if references and not failed(verdict):
                 return
-            if run == NOMMAP_BOOTS[0]:
-                log("judged against one nommap run: failures; booting the nommap kernel once more")
-        # Still failing: a regression fails again, a missed timeout seldom
-        # does.  A check counts against the rings only when it failed on
-        # both patched runs.
-        log("judged against two nommap runs: failures; booting the performance kernel once more")
-        again = self.results / PERF_AGAIN
-        if self.quiet_boot(again, [suite.name], self.perf_env()):
-            log(f"the second patched run failed; see {again}")
-        self.basediff([*reference, "--again", str(again / suite.output), *runs, str(patched)], verdict)
+            if side == PATCHED:
+                patched_rounds += 1
+                if len(again) // 2 >= patched_rounds:
+                    continue
+            log(f"{suite.name}: failures not explained yet; booting the "
+                f"{'nommap' if side == REFERENCE else 'performance'} kernel ({run})")
+            if self.quiet_boot(self.results / run, [suite.name], env[side]):
+                log(f"that run failed; see {self.results / run}")
+            output = str(self.results / run / suite.output)
+            if side == REFERENCE:
+                references.append(output)
+            else:
+                again += ["--again", output]
+            self.basediff([*reference, *again, *references, str(patched)], verdict)
 
     def base_boot(self, chosen: list[suites.Suite]) -> None:
         """The suites of the bare base (no series, no net fix): the fix's

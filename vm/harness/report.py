@@ -5,7 +5,8 @@ Reads the results directory the runner filled:
   <suite>.tap/.xml each suite's results
   vm.status        key=value lines from the runner (vm_rc, timed_out, seconds, accel)
   dmesg.txt        the guest's full kernel log (console.log if the guest died)
-  perf/, perf2/    the same two of the performance kernel's boots, if there were any
+  perf/ and the other boots of results.JUDGED_BOOTS: the same two, for each
+                   boot there was
 and writes summary.txt and summary.json beside them.  Exit status 0 only
 when every suite ran to the end without a failure, the VM came up and went
 down cleanly, and the kernel log holds no splat.

@@ -82,16 +82,27 @@ def test_the_second_nommap_boot_counts_too(tmp_path: Path) -> None:
     assert verdict.ok and verdict.skipped
 
 
-def test_a_failure_on_both_patched_boots_fails(tmp_path: Path) -> None:
-    scripted, verdict = judge_nft_queue(
-        tmp_path, [tap(OK_A, FAIL_B), tap(OK_A, OK_B), tap(OK_A, OK_B), tap(OK_A, FAIL_B)])
-    assert [b[0] for b in scripted.boots] == ["perf", "nommap", "nommap2", "perf2"]
-    assert scripted.boots[-1][2] == "perf"  # the performance kernel again, not the nommap kernel
+def test_a_failure_on_every_patched_boot_and_no_nommap_boot_fails(tmp_path: Path) -> None:
+    failing, passing = tap(OK_A, FAIL_B), tap(OK_A, OK_B)
+    scripted, verdict = judge_nft_queue(tmp_path, [failing, passing, passing, failing, passing, failing])
+    assert [b[0] for b in scripted.boots] == ["perf", "nommap", "nommap2", "perf2", "nommap3", "perf3"]
     assert not verdict.ok and verdict.failed
     # every boot: 4 vCPUs on single-threaded TCG, never the test kernel's folders
     for boot, env in zip(scripted.boots, scripted.envs, strict=True):
         assert (env["VM_CPUS"], env["VM_TCG_THREAD"], env["TREE"], env["KBUILD"]) == ("4", "single", "", ""), boot
         assert env["FLAVOUR"] == ("perf" if boot[0].startswith("perf") else "nommap"), boot
+
+
+def test_two_failures_a_side_are_not_enough(tmp_path: Path) -> None:
+    # CI of 2026-12-07: test_udp_gro_ct failed on perf and perf2, passed on
+    # nommap and nommap2; a flake of even odds does that 1 time in 16
+    failing, passing = tap(OK_A, FAIL_B), tap(OK_A, OK_B)
+    scripted, verdict = judge_nft_queue(tmp_path, [failing, passing, passing, failing, failing, passing])
+    assert [b[0] for b in scripted.boots] == ["perf", "nommap", "nommap2", "perf2", "nommap3"]
+    assert verdict.ok and verdict.skipped, "a third nommap run that fails it too explains it"
+    scripted, verdict = judge_nft_queue(tmp_path / "patched", [failing, passing, passing, failing, passing, passing])
+    assert [b[0] for b in scripted.boots] == ["perf", "nommap", "nommap2", "perf2", "nommap3", "perf3"]
+    assert verdict.ok and verdict.skipped, "a third patched run that passes it explains it"
 
 
 def test_a_failure_the_second_patched_boot_does_not_repeat_is_a_skip(tmp_path: Path) -> None:
@@ -110,10 +121,10 @@ def judge_ring_mode(tmp_path: Path, socket: list[str], ring: list[str]) -> tuple
 
 
 def test_ring_mode_is_judged_against_socket_mode_in_the_same_boot(tmp_path: Path) -> None:
-    scripted, ring = judge_ring_mode(tmp_path, [tap(OK_A, OK_B)] * 2, [tap("not ok 1 check a", OK_B)] * 2)
-    assert [b[0] for b in scripted.boots] == ["perf", "perf-ring2"]
+    scripted, ring = judge_ring_mode(tmp_path, [tap(OK_A, OK_B)] * 3, [tap("not ok 1 check a", OK_B)] * 3)
+    assert [b[0] for b in scripted.boots] == ["perf", "perf-ring2", "perf-ring3"]
     assert scripted.boots[1][1] == ("nft_queue", "nft_queue_ring"), "both modes again, in one boot"
-    assert not ring.ok, "a check only ring mode fails, on both boots, must fail"
+    assert not ring.ok, "a check only ring mode fails, on every boot, must fail"
     scripted, ring = judge_ring_mode(tmp_path / "again", [tap(OK_A, FAIL_B), tap(OK_A, FAIL_B)], [tap(OK_A, FAIL_B)])
     assert [b[0] for b in scripted.boots] == ["perf", "nommap"], "no second ring run for a shared failure"
     assert ring.ok and ring.skipped, "a check socket mode fails in the same boot is a skip"
@@ -125,15 +136,31 @@ def test_a_ring_mode_failure_the_second_boot_does_not_repeat_is_a_skip(tmp_path:
     assert ring.ok and ring.skipped and "one run of the patched kernel and not on another" in ring.skipped[0][1]
 
 
+def test_the_ring_rounds_socket_runs_count_as_patched_runs_of_socket_mode(tmp_path: Path) -> None:
+    ring_fails, socket_fails, passing = tap("not ok 1 check a", OK_B), tap(OK_A, FAIL_B), tap(OK_A, OK_B)
+    scripted, ring = judge_ring_mode(tmp_path, [socket_fails] * 3 + [passing] * 3, [ring_fails] * 3)
+    assert [b[0] for b in scripted.boots] == ["perf", "perf-ring2", "perf-ring3", "nommap", "nommap2", "nommap3"]
+    assert not ring.ok
+    socket = results.parse_tap("nft_queue", (scripted.results / "nft_queue.tap").read_text())
+    assert not socket.ok, "three patched runs failed it, three nommap runs passed it"
+
+
 def test_a_one_off_requeue_message_in_ring_mode_is_a_skip_once_a_second_run_passes(tmp_path: Path) -> None:
     # CI of 2026-12-06: nft_queue.sh prints this instead of the check's name
     requeue_fail, requeue_pass = "not ok 3 lost packets during requeue?!", "ok 3 tcp via loopback and re-queueing"
     scripted, ring = judge_ring_mode(tmp_path, [tap(OK_A, OK_B, requeue_pass)] * 2,
                                      [tap(OK_A, OK_B, requeue_fail), tap(OK_A, OK_B, requeue_pass)])
     assert ring.ok and ring.skipped, ring
-    scripted, ring = judge_ring_mode(tmp_path / "twice", [tap(OK_A, OK_B, requeue_pass)] * 2,
-                                     [tap(OK_A, OK_B, requeue_fail)] * 2)
-    assert not ring.ok, "printed on both ring runs, it is the rings'"
+    scripted, ring = judge_ring_mode(tmp_path / "thrice", [tap(OK_A, OK_B, requeue_pass)] * 3,
+                                     [tap(OK_A, OK_B, requeue_fail)] * 3)
+    assert not ring.ok, "printed on every ring run, it is the rings'"
+
+
+def test_a_ring_mode_failure_socket_mode_shares_in_a_later_boot_is_a_skip(tmp_path: Path) -> None:
+    failing = tap("not ok 1 check a", OK_B)
+    scripted, ring = judge_ring_mode(tmp_path, [tap(OK_A, OK_B), tap(OK_A, OK_B), failing], [failing] * 3)
+    assert [b[0] for b in scripted.boots] == ["perf", "perf-ring2", "perf-ring3"]
+    assert ring.ok and ring.skipped and "fails on nft_queue in the same boot too" in ring.skipped[0][1]
 
 
 def test_a_job_boots_each_kernel_once_for_its_suites(tmp_path: Path) -> None:

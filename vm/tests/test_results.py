@@ -114,10 +114,11 @@ def test_vm_that_never_came_up_fails(tmp_path: Path) -> None:
     assert "no kernel log came back from the guest" in problems
 
 
-@pytest.mark.parametrize("boot", ["perf", "perf2", "nommap", "nommap2"])
+@pytest.mark.parametrize("boot", [b for b in results.JUDGED_BOOTS if b])
 def test_performance_and_nommap_kernel_boots_are_judged_too(tmp_path: Path, boot: str) -> None:
-    """A splat or a failed VM in a perf/, perf2/ or nommap boot fails the job like the main boot's
-    (the nommap kernel carries the series' code that the option does not gate)."""
+    """A splat or a failed VM in any boot of a job (perf/, the judging rounds' perf2/, nommap3/,
+    perf-ring2/ ...) fails the job like the main boot's (the nommap kernel carries the series'
+    code that the option does not gate)."""
     results_dir = make_results(tmp_path)
     perf = results_dir / boot
     perf.mkdir()
@@ -151,3 +152,14 @@ def test_failed_assertions_are_failures_not_errors_or_skips() -> None:
     </testsuite>"""
     assert results.failed_assertions(xml) == ["t::a"]
     assert results.failed_assertions("not xml") == []
+
+
+def test_the_judging_rounds_are_printed_for_the_cross_check(capsys: pytest.CaptureFixture[str]) -> None:
+    """vm/cross/check.sh boots what `rounds` prints, in that order, as harness.job does."""
+    assert results.main(["rounds", "nommap"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"{name} {side}" for name, side in results.NOMMAP_ROUNDS]
+    assert [line.split()[1] for line in lines].count(results.PATCHED) == 2, "three patched runs with the first"
+    assert results.main(["rounds", "ring"]) == 0
+    assert capsys.readouterr().out.split() == [w for name in results.RING_ROUNDS for w in (name, results.PATCHED)]
+    assert results.main(["rounds", "other"]) == 2
