@@ -149,14 +149,19 @@ done
 # fails, both modes run once more in a boot of their own, and a check fails
 # only when it failed on every ring run and no socket run (harness.basediff;
 # the boots: harness.results rounds ring).
-mapfile -t ring_rounds < <(harness results rounds ring)
-mapfile -t nommap_rounds < <(harness results rounds nommap)
+rounds=$(harness results rounds ring) || die "harness.results printed no judging rounds"
+mapfile -t ring_rounds <<<"$rounds"
+rounds=$(harness results rounds nommap) || die "harness.results printed no judging rounds"
+mapfile -t nommap_rounds <<<"$rounds"
 # the judging boots of an earlier run must not be judged with this one
 for round in "${ring_rounds[@]}" "${nommap_rounds[@]}"; do rm -rf "${RESULTS:?}/${round% *}"; done
 failing() { grep -q '^not ok' "$1"; }
+unfinished() { [[ -n $(harness results error "$1") ]]; }
 if [[ -f $ring.patched.tap && -f $socket.patched.tap ]]; then
-	judged=(--reference "nft_queue in the same boot" "$socket.patched.tap")
+	judged=(--reference "nft_queue in the same boots" "$socket.patched.tap")
 	harness basediff "${judged[@]}" "$ring.patched.tap" >"$ring.tap"
+	# a run that did not finish is a failure no further run explains
+	if unfinished "$ring.patched.tap"; then ring_rounds=(); fi
 	for round in "${ring_rounds[@]}"; do
 		failing "$ring.tap" || break
 		run=$RESULTS/${round% *}
@@ -174,7 +179,7 @@ fi
 # unexplained, the nommap and the patched kernel boot again in turn
 # (harness.results rounds nommap); a check fails only when it failed on
 # every patched run and no nommap run.
-if [[ -f $socket.patched.tap ]] && failing "$socket.patched.tap"; then
+if [[ -f $socket.patched.tap ]] && failing "$socket.patched.tap" && ! unfinished "$socket.patched.tap"; then
 	nkbuild=$xbuild/kbuild-nommap
 	FLAVOUR=nommap seed_build_folder "$kbuild" "$nkbuild"
 	build_kernel "$nkbuild" "${FRAGMENTS[@]}" "$ROOT/vm/cross/$arch.config" "$ROOT/vm/kernel-nommap.config"

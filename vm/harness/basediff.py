@@ -15,15 +15,17 @@ against socket mode in the same boot ("base" below is the reference):
 
 Timing under emulation also varies between boots: the base sometimes gets
 further than usual.  So the judge takes several base runs (the pipeline
-boots the base a second time only when the first comparison fails): a check
-counts as failing on the base when any base run failed it, and a check that
-some base run never reached either is not held against the patched run.
-The same holds the other way (the pipeline boots the patched kernel once
-more when two base runs did not explain a failure): a check that failed on
-one patched run and passed on another is a skip that names both runs, and
-so is a failure message of its own that a second finished patched run did
-not print.  A regression the series causes (it fails every time) still
-fails, and a 5 s timeout that a loaded emulator missed once does not.
+boots more only while the comparison fails: results.NOMMAP_ROUNDS and
+RING_ROUNDS): a check counts as failing on the base when any base run
+failed it, and a check that some base run never reached either is not held
+against the patched run.  The same holds the other way (the pipeline boots
+the patched kernel again in those rounds): a check that failed on one
+patched run and passed on another is a skip that names both runs, and so is
+a failure message of its own that some other finished patched run did not
+print.  A regression the series causes (it fails every time) still fails,
+and a 5 s timeout that a loaded emulator missed once does not.  The price:
+a regression that also fails at random on the base is excused whenever one
+base run fails it.
 
 Check names are compared with the random netns suffixes and the measured
 durations and counts removed.
@@ -74,9 +76,8 @@ def compare(bases: list[results.SuiteResult], patched: results.SuiteResult, refe
     passed_again = {normalise(n) for run in again or [] for n in run.passed}
     # A failure message of its own (nft_queue.sh prints "lost packets during
     # requeue?!" instead of the check's name) has no pass to match: it is a
-    # one-off when a second patched run that finished did not print it.
-    failed_again = {normalise(n) for run in again or [] for n in run.failed}
-    finished_again = any(not run.error for run in again or [])
+    # one-off when some other patched run that finished did not print it.
+    finished_again = [{normalise(n) for n in run.failed} for run in again or [] if not run.error]
     points: list[str] = []
 
     def point(ok: bool, name: str, directive: str = "") -> None:
@@ -90,7 +91,7 @@ def compare(bases: list[results.SuiteResult], patched: results.SuiteResult, refe
         key = normalise(name)
         if key in base_failed:
             point(True, name, f" # SKIP fails on {reference} too, see its log")
-        elif key in passed_again or (finished_again and key not in failed_again and key not in base_passed):
+        elif key in passed_again or (key not in base_passed and any(key not in f for f in finished_again)):
             point(True, name, " # SKIP failed on one run of the patched kernel and not on another "
                   "(emulation timing), see both logs")
         elif key in base_passed:

@@ -52,7 +52,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from harness import report, suites
+from harness import report, results, suites
 from harness.results import BASE_BOOT, NOMMAP_ROUNDS, PATCHED, PERF_BOOT, REFERENCE, RING_ROUNDS, tap_document
 from harness.suites import NOMMAP
 
@@ -106,6 +106,11 @@ def created_files(patch: Path) -> list[str]:
 
 def failed(tap: Path) -> bool:
     return tap.is_file() and any(line.startswith("not ok") for line in tap.read_text().splitlines())
+
+
+def unfinished(tap: Path) -> bool:
+    """A suite that did not run to the end: a failure no further run explains."""
+    return results.load(tap.stem, tap.parent).error is not None
 
 
 class Job:
@@ -400,10 +405,13 @@ class Job:
         if not (reference.is_file() and failed(patched)):
             shutil.copy(patched, verdict)
             return
-        what = ["--reference", f"{suite.judged_against} in the same boot"]
+        what = ["--reference", f"{suite.judged_against} in the same boots"]
         other = suites.lookup(suite.judged_against)
         references, again = [str(reference)], []
         self.basediff([*what, *references, str(patched)], verdict)
+        if unfinished(patched):
+            log(f"{suite.name} did not run to the end: no more runs can explain that")
+            return
         for run in RING_ROUNDS:
             if not failed(verdict):
                 return
@@ -430,6 +438,9 @@ class Job:
             return
         shutil.copy(patched, verdict)
         if not failed(patched):
+            return
+        if unfinished(patched):
+            log(f"{suite.name} did not run to the end: no nommap run can explain that")
             return
         if self.nommap_build is None:
             self.nommap_build = self.builder.submit(self.kernel, NOMMAP)

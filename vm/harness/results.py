@@ -174,16 +174,22 @@ def failed_assertions(text: str) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """`failed-tests FILE.xml`: print the tests that failed an assertion;
+    `error FILE.tap`: why that suite did not run to the end (empty if it did);
     `rounds nommap|ring`: the judging boots, a "folder side" line each."""
     if len(argv) == 2 and argv[0] == "failed-tests":
         for test in failed_assertions(Path(argv[1]).read_text(errors="replace")):
             print(test)
         return 0
+    if len(argv) == 2 and argv[0] == "error":
+        path = Path(argv[1])
+        print(load(path.stem, path.parent).error or "")
+        return 0
     if len(argv) == 2 and argv[0] == "rounds" and argv[1] in ("nommap", "ring"):
         for name, side in rounds(argv[1]):
             print(name, side)
         return 0
-    print("usage: python -m harness.results failed-tests FILE.xml | rounds nommap|ring", file=sys.stderr)
+    print("usage: python -m harness.results failed-tests FILE.xml | error FILE.tap | rounds nommap|ring",
+          file=sys.stderr)
     return 2
 
 

@@ -105,6 +105,17 @@ def test_two_failures_a_side_are_not_enough(tmp_path: Path) -> None:
     assert verdict.ok and verdict.skipped, "a third patched run that passes it explains it"
 
 
+def test_a_run_that_did_not_finish_gets_no_judging_rounds(tmp_path: Path) -> None:
+    # "patched kernel run incomplete" stays a failure whatever other runs show
+    unfinished = "TAP version 13\n1..3\nok 1 check a\nnot ok 2 check b\n"
+    scripted, verdict = judge_nft_queue(tmp_path, [unfinished])
+    assert [b[0] for b in scripted.boots] == ["perf"]
+    assert not verdict.ok
+    scripted, ring = judge_ring_mode(tmp_path / "ring", [tap(OK_A, OK_B)], [unfinished])
+    assert [b[0] for b in scripted.boots] == ["perf"]
+    assert not ring.ok
+
+
 def test_a_failure_the_second_patched_boot_does_not_repeat_is_a_skip(tmp_path: Path) -> None:
     scripted, verdict = judge_nft_queue(
         tmp_path, [tap(OK_A, FAIL_B), tap(OK_A, OK_B), tap(OK_A, OK_B), tap(OK_A, OK_B)])
@@ -160,7 +171,7 @@ def test_a_ring_mode_failure_socket_mode_shares_in_a_later_boot_is_a_skip(tmp_pa
     failing = tap("not ok 1 check a", OK_B)
     scripted, ring = judge_ring_mode(tmp_path, [tap(OK_A, OK_B), tap(OK_A, OK_B), failing], [failing] * 3)
     assert [b[0] for b in scripted.boots] == ["perf", "perf-ring2", "perf-ring3"]
-    assert ring.ok and ring.skipped and "fails on nft_queue in the same boot too" in ring.skipped[0][1]
+    assert ring.ok and ring.skipped and "fails on nft_queue in the same boots too" in ring.skipped[0][1]
 
 
 def test_a_job_boots_each_kernel_once_for_its_suites(tmp_path: Path) -> None:

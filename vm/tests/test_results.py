@@ -163,3 +163,13 @@ def test_the_judging_rounds_are_printed_for_the_cross_check(capsys: pytest.Captu
     assert results.main(["rounds", "ring"]) == 0
     assert capsys.readouterr().out.split() == [w for name in results.RING_ROUNDS for w in (name, results.PATCHED)]
     assert results.main(["rounds", "other"]) == 2
+
+
+def test_why_a_suite_did_not_finish_is_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """vm/cross/check.sh asks this before it boots judging rounds for a suite."""
+    (tmp_path / "whole.tap").write_text("TAP version 13\n1..1\nnot ok 1 a\n")
+    (tmp_path / "cut.tap").write_text("TAP version 13\n1..2\nnot ok 1 a\n")
+    assert results.main(["error", str(tmp_path / "whole.tap")]) == 0
+    assert capsys.readouterr().out == "\n"
+    assert results.main(["error", str(tmp_path / "cut.tap")]) == 0
+    assert "planned 2 tests, reported 1" in capsys.readouterr().out
