@@ -142,6 +142,8 @@ def _settings(derandomize: bool, examples: int) -> settings:
                     phases=[Phase.generate] if os.environ.get("NLMMAP_NO_SHRINK") else list(Phase))
 
 
+# about 600 s under KASAN and TCG: more than the guest's per-test timeout
+@pytest.mark.timeout(FUZZ_SECONDS + 1800)
 def test_random_operation_sequences() -> None:
     if FUZZ_SECONDS:
         end = time.monotonic() + FUZZ_SECONDS

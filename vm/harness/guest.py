@@ -11,6 +11,7 @@ last.  Lines prefixed "nlmmap-guest: " are the progress the host shows.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import os
 import subprocess
 import sys
@@ -73,6 +74,23 @@ def tap_counts(suite: str, code: int, tap: Path) -> None:
     say(f"{suite}: exit {code}, {passed} ok, {failed} not ok")
 
 
+# A test that hangs fails after this long, with its stack (pytest-timeout),
+# instead of taking the boot's VM_TIMEOUT and every later result with it
+# (CI rehearsal of 2026-12-07: the guest suite stopped after 191 of 293 tests
+# and the boot was killed at 3600 s).  The longest test, the derandomized
+# model run, takes about 600 s and carries a longer mark of its own.
+TEST_TIMEOUT = 900
+
+
+def timeout_options() -> list[str]:
+    """pytest's per-test timeout option, where the plugin is installed (a
+    cross root file system may not have it: then none, and the log says so)."""
+    if importlib.util.find_spec("pytest_timeout") is None:
+        say("pytest-timeout is not installed: no per-test timeout")
+        return []
+    return [f"--timeout={TEST_TIMEOUT}"]
+
+
 class Guest:
     def __init__(self, results: Path, manifest: dict[str, str]) -> None:
         self.results = results
@@ -95,7 +113,7 @@ class Guest:
         with log.open("w") as out:
             run_program([str(self.venv / "bin" / "pytest"), "-p", "no:cacheprovider", "-q", "-rs",
                          "--durations=20", f"--junitxml={self.results / f'{name}.xml'}",
-                         "-o", "junit_family=xunit1", *runner.options,
+                         "-o", "junit_family=xunit1", *timeout_options(), *runner.options,
                          *(str(ROOT / path) for path in runner.paths)], out, env or self.env)
         last = log.read_text(errors="replace").strip().splitlines()
         say(f"{name}: {last[-1] if last else 'no output'}")

@@ -500,3 +500,23 @@ def test_the_unfixed_verdict_quotes_what_the_test_printed() -> None:
     verdict = unfixed.judge(run, MUST_FAIL, log)
     assert "#   netlink_mcast_filter.c:292:others_get_whole_messages:listener 0 datagram 0: 16 bytes" in verdict
     assert verdict.count("datagram 0") == 1, "quoted once, under the first test that failed as it must"
+
+
+def test_a_guest_test_that_hangs_fails_and_the_suite_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-timeout: a hang costs TEST_TIMEOUT and shows where, not the boot."""
+    from harness import guest as guest_module
+
+    tests = tmp_path / "hangs"
+    tests.mkdir()
+    (tests / "test_hang.py").write_text("import time\n\ndef test_hangs():\n    time.sleep(60)\n\n"
+                                        "def test_after():\n    pass\n")
+    out = tmp_path / "results"
+    out.mkdir()
+    monkeypatch.setattr(guest_module, "TEST_TIMEOUT", 2)
+    started = time.monotonic()
+    Guest(out, {}).pytest("hangs", suites.Pytest((str(tests),)))
+    assert time.monotonic() - started < 30
+    hangs = results.load("hangs", out)
+    assert hangs.passed == ["test_hang::test_after"], hangs
+    assert hangs.failed == ["test_hang::test_hangs"]
+    assert "Timeout" in (out / "hangs.log").read_text()
