@@ -508,6 +508,9 @@ def test_a_guest_test_that_hangs_fails_and_the_suite_goes_on(tmp_path: Path, mon
 
     tests = tmp_path / "hangs"
     tests.mkdir()
+    # its own rootdir, as pytests/ has: the test ids then do not depend on
+    # the folder pytest runs in (a checkout under /tmp shares an ancestor)
+    (tests / "pytest.ini").write_text("[pytest]\n")
     (tests / "test_hang.py").write_text("import time\n\ndef test_hangs():\n    time.sleep(60)\n\n"
                                         "def test_after():\n    pass\n")
     out = tmp_path / "results"
